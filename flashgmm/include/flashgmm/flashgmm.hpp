@@ -2,6 +2,7 @@
 #pragma once
 
 #include "flashgmm/backend.hpp"
+#include "flashgmm/communicator.hpp"
 #include "flashgmm/data_source.hpp"
 #include "flashgmm/error.hpp"
 #include "flashgmm/gaussian_mixture.hpp"

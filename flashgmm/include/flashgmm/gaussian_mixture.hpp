@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "flashgmm/backend.hpp"
+#include "flashgmm/communicator.hpp"
 #include "flashgmm/data_source.hpp"
 #include "flashgmm/model.hpp"
 #include "flashgmm/params.hpp"
@@ -57,6 +58,10 @@ class GaussianMixture {
   void fit(const float* x, std::int64_t n, int d, const float* sample_weight = nullptr);
   /// Fits on a streamed source (memory use does not grow with N·K).
   void fit(const DataSource& data, const float* sample_weight = nullptr);
+  /// Distributed fit: this process holds `local` (its shard, ranks in row order) and the
+  /// statistics of every pass are summed over `comm`. Every rank ends with the same model, the
+  /// one a single process would fit on the concatenated shards (up to summation order).
+  void fit(const DataSource& local, const float* sample_weight, Communicator& comm);
 
   bool fitted() const { return !model_.empty(); }
   const Model& model() const { return model_; }
