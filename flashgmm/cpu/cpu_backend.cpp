@@ -2,6 +2,7 @@
 
 #include <omp.h>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <cmath>
@@ -147,6 +148,10 @@ class CpuBackend final : public Backend {
 #pragma omp parallel num_threads(P)
     {
       const int tid = omp_get_thread_num();
+      // Flush denormals to zero: tiny responsibilities times small coordinates would otherwise
+      // send the sgemm kernels through slow microcode paths (seen: 10× slower).
+      const unsigned int saved_csr = _mm_getcsr();
+      _mm_setcsr(saved_csr | 0x8040);
       Workspace& ws = ws_[tid];
       prepare(ws, T, stats != nullptr);
       // Static round-robin: tile t always goes to thread t % P, so partial sums (and the
@@ -155,6 +160,7 @@ class CpuBackend final : public Backend {
         const std::int64_t i0 = t * T, nt = std::min(T, n - i0);
         tile(ws, x + (size_t)i0 * D, (int)nt, w ? w + i0 : nullptr, stats != nullptr, rows, i0);
       }
+      _mm_setcsr(saved_csr);
     }
     if (stats) {
       for (int t = 0; t < P; ++t) stats->merge(ws_[t].partial);

@@ -73,7 +73,7 @@ std::vector<float> kmeans_plusplus(const Sample& s, int k, std::mt19937_64& rng)
     std::copy_n(s.x.data() + (size_t)pick * d, d, c.data() + (size_t)m * d);
     const float* cm = c.data() + (size_t)m * d;
     double total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static)
+#pragma omp parallel for reduction(+ : total) schedule(static) if (n * d > (1 << 21))
     for (std::int64_t i = 0; i < n; ++i) {
       const double dist = sq_dist(s.x.data() + (size_t)i * d, cm, d);
       if (dist < best[i]) best[i] = dist;
