@@ -1,0 +1,109 @@
+"""Estimator conventions of scikit-learn (get_params / set_params / repr), without importing it."""
+import inspect
+import numbers
+
+import numpy as np
+
+from . import _core
+
+#: Raised for errors reported by the C++ library (bad parameters, bad data, ...): a ValueError.
+Error = _core.Error
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when an estimator is used before fit (scikit-learn's NotFittedError bases)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """An initialisation reached max_iter without converging."""
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A constructor parameter has the wrong type or value (caught as ValueError or TypeError,
+    like scikit-learn's InvalidParameterError)."""
+
+
+class ParamsMixin:
+    """get_params / set_params / __repr__ following scikit-learn's BaseEstimator: the
+    parameters are exactly the keyword arguments of __init__, stored unmodified under the same
+    names, so sklearn.base.clone, Pipeline and GridSearchCV work."""
+
+    @classmethod
+    def _get_param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        names = []
+        for p in sig.parameters.values():
+            if p.name == "self":
+                continue
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise RuntimeError(f"{cls.__name__} must not take *args or **kwargs")
+            names.append(p.name)
+        return sorted(names)
+
+    def get_params(self, deep=True):
+        out = {}
+        for key in self._get_param_names():
+            value = getattr(self, key)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                for k, v in value.get_params().items():
+                    out[f"{key}__{k}"] = v
+            out[key] = value
+        return out
+
+    def set_params(self, **params):
+        if not params:
+            return self
+        valid = self.get_params(deep=True)
+        nested = {}
+        for key, value in params.items():
+            key, delim, sub = key.partition("__")
+            if key not in valid:
+                raise ValueError(f"Invalid parameter {key!r} for estimator {self}. Valid parameters are: "
+                                 f"{self._get_param_names()!r}.")
+            if delim:
+                nested.setdefault(key, {})[sub] = value
+            else:
+                setattr(self, key, value)
+                valid[key] = value
+        for key, sub in nested.items():
+            valid[key].set_params(**sub)
+        return self
+
+    def __repr__(self):
+        defaults = {name: p.default for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        shown = []
+        for key in self._get_param_names():
+            value = getattr(self, key)
+            default = defaults.get(key, inspect.Parameter.empty)
+            if _same(value, default):
+                continue
+            shown.append(f"{key}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+
+def _same(a, b):
+    if a is b:
+        return True
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return False
+    try:
+        return bool(a == b) and type(a) is type(b)
+    except Exception:
+        return False
+
+
+def seed_from_random_state(random_state):
+    """A 63-bit seed from scikit-learn's random_state: None (NumPy's global generator), an int,
+    a numpy RandomState or Generator."""
+    if random_state is None:
+        return int(np.random.randint(0, 2**31 - 1))
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if not 0 <= int(random_state) < 2**63:
+            raise InvalidParameterError(f"random_state must be in [0, 2**63), got {random_state}")
+        return int(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**63 - 1))
+    raise InvalidParameterError(f"random_state must be None, an int, a numpy RandomState or Generator, "
+                                f"got {type(random_state).__name__}")

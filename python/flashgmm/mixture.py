@@ -1,0 +1,259 @@
+"""flashgmm.GaussianMixture: scikit-learn's GaussianMixture API over the C++ estimator."""
+import sys
+import warnings
+
+import numpy as np
+
+from . import _core
+from ._base import ConvergenceWarning, NotFittedError, ParamsMixin, seed_from_random_state
+from ._validation import (check_array, check_choice, check_float, check_init_array, check_int,
+                          check_sample_weight)
+
+_COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+_INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
+_DEVICES = ("cpu", "cuda", "auto")
+_PRECISIONS = ("fast", "precise")
+_FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_", "converged_",
+           "n_iter_", "lower_bound_", "n_features_in_", "fit_info_")
+
+
+def _precision_shape(covariance_type, k, d):
+    return {"spherical": (k,), "diag": (k, d), "full": (k, d, d), "tied": (d, d)}[covariance_type]
+
+
+class GaussianMixture(ParamsMixin):
+    """Gaussian mixture fitted by EM without materialising the N×K responsibility matrix.
+
+    Parameters follow scikit-learn's ``sklearn.mixture.GaussianMixture`` with the same names,
+    defaults and meanings: n_components, covariance_type ('full', 'tied', 'diag', 'spherical'),
+    tol, reg_covar, max_iter, n_init, init_params ('kmeans', 'k-means++', 'random',
+    'random_from_data'), weights_init, means_init, precisions_init, random_state, warm_start,
+    verbose, verbose_interval. Ours:
+
+    device : 'auto' (CUDA when built with it and a device is visible, else CPU), 'cpu' or 'cuda'.
+    precision : 'precise' (fp32-accurate E-step) or 'fast' (bf16 products on the GPU; the CPU
+        ignores it).
+    gpu_memory_budget : bytes of GPU memory a fit may use; None = 90% of the free memory.
+
+    Input: float32 or float64 arrays in C or Fortran order (any strides), including memory
+    maps (``np.load(..., mmap_mode='r')``, ``np.memmap``), which are streamed rather than loaded.
+    Computation runs in float32 with float64 accumulation; C-contiguous float32 data is used in
+    place, anything else is converted a chunk of rows at a time. The GIL is released while the
+    C++ code runs, and Ctrl-C stops a fit at the end of the current iteration
+    (KeyboardInterrupt).
+
+    Attributes after fit: weights_, means_, covariances_, precisions_, precisions_cholesky_
+    (scikit-learn's shapes, float64, read-only), converged_, n_iter_, lower_bound_,
+    n_features_in_, and fit_info_ (backend, seconds, best_init, per-iteration history).
+    """
+
+    _estimator_type = "DensityEstimator"
+
+    def __init__(self, n_components=1, *, covariance_type="full", tol=1e-3, reg_covar=1e-6, max_iter=100,
+                 n_init=1, init_params="kmeans", weights_init=None, means_init=None, precisions_init=None,
+                 random_state=None, warm_start=False, verbose=0, verbose_interval=10, device="auto",
+                 precision="precise", gpu_memory_budget=None):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.device = device
+        self.precision = precision
+        self.gpu_memory_budget = gpu_memory_budget
+
+    # ---------------------------------------------------------------- fitting
+
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate the parameters with EM. ``y`` is ignored (scikit-learn's signature);
+        ``sample_weight`` (n_samples,) weighs each row's contribution (≥ 0). Returns self."""
+        X = check_array(X)
+        n, d = X.shape
+        params = self._make_params(d)
+        if n < params.n_components:
+            raise ValueError(f"Expected n_samples >= n_components but got n_components = {params.n_components}, "
+                             f"n_samples = {n}")
+        w = check_sample_weight(sample_weight, n)
+        core = self.__dict__.get("_core_gmm")
+        if core is None:
+            core = _core.GaussianMixture()
+            self._core_gmm = core
+        core.set_params(params)
+        core.fit(X, w, self._progress_printer() if self.verbose else None)
+        self._store_fitted()
+        if self.verbose:
+            print(f"Initialization converged: {self.converged_}", file=sys.stdout)
+        if not self.converged_:
+            warnings.warn(f"Initialization {self.fit_info_['best_init']} did not converge. Try different init "
+                          "parameters, or increase max_iter, tol or check for degenerate data.",
+                          ConvergenceWarning)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """fit(X) then predict(X): the labels agree with a later predict(X)."""
+        return self.fit(X, y, sample_weight=sample_weight).predict(X)
+
+    # -------------------------------------------------------------- inference
+
+    def predict(self, X):
+        """Most probable component of each row (int64, shape (n_samples,))."""
+        core = self._fitted_core()
+        return core.predict(check_array(X)).astype(np.int64)
+
+    def predict_proba(self, X):
+        """Posterior of each component for each row (float32, shape (n_samples, n_components))."""
+        core = self._fitted_core()
+        return core.predict_proba(check_array(X))
+
+    def predict_topk(self, X, m=2):
+        """The m most probable components of each row and their posteriors, best first:
+        (ids int32 (n_samples, m), posteriors float32 (n_samples, m)). Memory is O(n·m)."""
+        core = self._fitted_core()
+        m = check_int(m, "m", minimum=1)
+        return core.predict_topk(check_array(X), m)
+
+    def score_samples(self, X):
+        """log p(x) of each row (float64, shape (n_samples,))."""
+        core = self._fitted_core()
+        return core.score_samples(check_array(X))
+
+    def score(self, X, y=None, sample_weight=None):
+        """Mean per-sample log-likelihood (weighted by sample_weight when given)."""
+        core = self._fitted_core()
+        X = check_array(X)
+        return float(core.score(X, check_sample_weight(sample_weight, X.shape[0])))
+
+    def bic(self, X):
+        """Bayesian information criterion on X (lower is better)."""
+        X = check_array(X)
+        return -2.0 * self.score(X) * X.shape[0] + self._n_parameters() * np.log(X.shape[0])
+
+    def aic(self, X):
+        """Akaike information criterion on X (lower is better)."""
+        X = check_array(X)
+        return -2.0 * self.score(X) * X.shape[0] + 2.0 * self._n_parameters()
+
+    def sample(self, n_samples=1):
+        """Draw n_samples from the fitted mixture: (X float32 (n_samples, n_features), labels int64)."""
+        core = self._fitted_core()
+        n_samples = check_int(n_samples, "n_samples", minimum=1)
+        x, labels = core.sample(n_samples, seed_from_random_state(self.random_state))
+        return x, labels.astype(np.int64)
+
+    # ------------------------------------------------------ persistence
+
+    def save(self, path):
+        """Write the fitted model to flashgmm's model file (readable by the CLI and C++)."""
+        self._fitted_core().save(str(path))
+
+    @classmethod
+    def load(cls, path, **params):
+        """An estimator holding the model in `path`; `params` set constructor parameters."""
+        core = _core.GaussianMixture()
+        core.load(str(path))
+        arrays = core.model_arrays()
+        est = cls(n_components=int(arrays["weights"].shape[0]), covariance_type=arrays["covariance_type"],
+                  **params)
+        est._core_gmm = core
+        est._store_fitted(loaded=True)
+        return est
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        core = state.pop("_core_gmm", None)
+        if core is not None and core.fitted():
+            state["_model_bytes"] = core.serialize()
+        return state
+
+    def __setstate__(self, state):
+        model = state.pop("_model_bytes", None)
+        self.__dict__.update(state)
+        if model is not None:
+            core = _core.GaussianMixture()
+            core.deserialize(model)
+            self._core_gmm = core
+
+    # ------------------------------------------------------------ internals
+
+    def _make_params(self, n_features):
+        p = _core.Params()
+        k = p.n_components = check_int(self.n_components, "n_components", minimum=1)
+        cov = p.covariance_type = check_choice(self.covariance_type, "covariance_type", _COVARIANCE_TYPES)
+        p.tol = check_float(self.tol, "tol", minimum=0.0)
+        p.reg_covar = check_float(self.reg_covar, "reg_covar", minimum=0.0)
+        p.max_iter = check_int(self.max_iter, "max_iter", minimum=1)
+        p.n_init = check_int(self.n_init, "n_init", minimum=1)
+        p.init = check_choice(self.init_params, "init_params", _INIT_PARAMS)
+        p.weights_init = check_init_array(self.weights_init, "weights_init", (k,))
+        p.means_init = check_init_array(self.means_init, "means_init", (k, n_features))
+        p.precisions_init = check_init_array(self.precisions_init, "precisions_init",
+                                             _precision_shape(cov, k, n_features))
+        p.seed = seed_from_random_state(self.random_state)
+        if not isinstance(self.warm_start, (bool, np.bool_)):
+            raise TypeError(f"warm_start must be a bool, got {self.warm_start!r}")
+        p.warm_start = bool(self.warm_start)
+        check_int(self.verbose, "verbose", minimum=0)
+        check_int(self.verbose_interval, "verbose_interval", minimum=1)
+        p.verbose = 0  # progress is printed from Python (sys.stdout), see _progress_printer
+        p.backend = check_choice(self.device, "device", _DEVICES)
+        p.precision = check_choice(self.precision, "precision", _PRECISIONS)
+        p.gpu_memory_budget = check_int(self.gpu_memory_budget, "gpu_memory_budget", minimum=0, allow_none=True) or 0
+        p.validate(n_features)
+        return p
+
+    def _progress_printer(self):
+        """scikit-learn's verbose output, printed between iterations."""
+        verbose, interval = self.verbose, self.verbose_interval
+        last_init = [-1]
+
+        def report(s):
+            if s["init"] != last_init[0]:
+                last_init[0] = s["init"]
+                print(f"Initialization {s['init']}", file=sys.stdout)
+            if s["iteration"] % interval == 0:
+                if verbose == 1:
+                    print(f"  Iteration {s['iteration']}", file=sys.stdout)
+                else:
+                    print(f"  Iteration {s['iteration']}\t time lapse {s['seconds']:.5f}s\t ll change "
+                          f"{s['change']:.5f}", file=sys.stdout)
+            sys.stdout.flush()
+        return report
+
+    def _store_fitted(self, loaded=False):
+        core = self._core_gmm
+        arrays = core.model_arrays()
+        for name in ("weights", "means", "covariances", "precisions", "precisions_cholesky"):
+            a = arrays[name]
+            a.flags.writeable = False  # the C++ model is the one used: editing a copy would mislead
+            setattr(self, name + "_", a)
+        self.n_features_in_ = int(arrays["means"].shape[1])
+        self._n_params = int(arrays["n_parameters"])
+        if loaded:
+            self.converged_, self.n_iter_, self.lower_bound_ = True, 0, -np.inf
+            self.fit_info_ = {}
+        else:
+            info = core.fit_info()
+            self.converged_ = bool(info["converged"])
+            self.n_iter_ = int(info["n_iter"])
+            self.lower_bound_ = float(info["lower_bound"])
+            self.fit_info_ = info
+
+    def _fitted_core(self):
+        core = self.__dict__.get("_core_gmm")
+        if core is None or not core.fitted():
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                                 "appropriate arguments before using this estimator.")
+        return core
+
+    def _n_parameters(self):
+        self._fitted_core()
+        return self._n_params

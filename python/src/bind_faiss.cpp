@@ -1,0 +1,366 @@
+// flashgmm._core FAISS part: the plugin's operations on FAISS objects made in Python (python3-faiss).
+//
+// Python passes a FAISS object as its C++ address, int(obj.this); Python owns the object and
+// keeps it alive during the call. The plugin's GmmIvfIndex owns its IndexIVF, so it cannot wrap
+// a Python-made index: the per-index state it keeps (mixture, id counter, copies stored) lives
+// here in IvfState, and add/search follow GmmIvfIndex::add_impl/search on the borrowed index
+// (L2 routing: the quantizer stays the index's own IndexFlatL2). The sidecar file is the
+// plugin's format, so C++ (GmmIvfIndex::load, flashgmm-ivf) reads what Python writes and back.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/invlists/InvertedLists.h>
+
+#include "bindings.hpp"
+#include "flashgmm/error.hpp"
+#include "flashgmm/model.hpp"
+#include "flashgmm_faiss/gmm_clustering.hpp"
+#include "flashgmm_faiss/gmm_ivf_index.hpp"
+#include "flashgmm_faiss/multi_assign.hpp"
+#include "sidecar.hpp"  // the plugin's sidecar format (faiss_plugin/src)
+
+namespace flashgmm_py {
+
+namespace {
+
+namespace fi = flashgmm::ivf;
+using idx_t = faiss::Index::idx_t;
+using FloatRows = py::array_t<float, py::array::c_style | py::array::forcecast>;
+using IdArray = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>;
+
+faiss::Index* index_at(std::uintptr_t address) {
+  if (address == 0) throw py::value_error("null FAISS index pointer");
+  return reinterpret_cast<faiss::Index*>(address);
+}
+
+// The IVF index at `address` (dynamic_cast works across the two FAISS copies: same type names).
+faiss::IndexIVF* ivf_at(std::uintptr_t address) {
+  auto* ivf = dynamic_cast<faiss::IndexIVF*>(index_at(address));
+  if (!ivf) throw py::type_error("index must be a faiss.IndexIVF (IndexIVFFlat, IndexIVFPQ, IndexIVFScalarQuantizer, ...)");
+  if (ivf->metric_type != faiss::METRIC_L2) throw flashgmm::Error("only METRIC_L2 IVF indexes are supported");
+  if (!dynamic_cast<const faiss::IndexFlat*>(ivf->quantizer))
+    throw flashgmm::Error("the IVF coarse quantizer must be a flat index (faiss.IndexFlatL2)");
+  return ivf;
+}
+
+// Rows of d float32 values (the Python layer makes them C-contiguous float32).
+std::int64_t rows_of(const FloatRows& x, std::int64_t d, const char* name) {
+  if (x.ndim() != 2 || x.shape(1) != d)
+    throw py::value_error(std::string(name) + " must have shape (n, " + std::to_string(d) + ")");
+  return x.shape(0);
+}
+
+std::uint64_t centroid_fingerprint(const faiss::IndexIVF& ivf) {
+  const auto& q = dynamic_cast<const faiss::IndexFlat&>(*ivf.quantizer);
+  return fi::fnv1a64(q.get_xb(), static_cast<size_t>(q.ntotal) * static_cast<size_t>(q.d) * sizeof(float));
+}
+
+// What flashgmm keeps beside a Python-made IndexIVF (GmmIvfIndex's bookkeeping).
+struct IvfState {
+  flashgmm::GaussianMixture mixture;
+  fi::MultiAssignParams assign;
+  std::int64_t n_vectors = 0;       // distinct ids stored
+  std::int64_t next_id = 0;         // next sequential id
+  int max_copies_stored = 1;        // largest max_copies of any add: the search over-fetch
+};
+
+py::list stats_list(const std::vector<faiss::ClusteringIterationStats>& st) {
+  py::list out;
+  for (const auto& s : st) {
+    py::dict d;
+    d["obj"] = s.obj;
+    d["time"] = s.time;
+    d["time_search"] = s.time_search;
+    d["imbalance_factor"] = s.imbalance_factor;
+    d["nsplit"] = s.nsplit;
+    out.append(d);
+  }
+  return out;
+}
+
+py::bytes model_bytes(const flashgmm::Model& m) {
+  const auto b = flashgmm::serialize_model(m);
+  return py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
+}
+
+void clustering_train(fi::GmmClustering& c, const FloatRows& x, std::uintptr_t index,
+                      const std::optional<FloatRows>& w) {
+  faiss::Index* idx = index_at(index);
+  const std::int64_t n = rows_of(x, c.d, "x");
+  const float* wp = nullptr;
+  if (w) {
+    if (w->ndim() != 1 || w->shape(0) != n) throw py::value_error("weights must have shape (n,)");
+    wp = w->data();
+  }
+  py::gil_scoped_release nogil;
+  try {
+    c.train(n, x.data(), *idx, wp);
+  } catch (const faiss::FaissException& e) {
+    throw flashgmm::Error(std::string("FAISS: ") + e.what());
+  }
+}
+
+// GmmClustering into the quantizer, then IndexIVF::train (skips k-means: the quantizer holds
+// nlist centroids) for the residual codec. Returns the index's new state.
+IvfState train_ivf(std::uintptr_t index, const FloatRows& x, fi::GmmClustering& clus) {
+  faiss::IndexIVF* ivf = ivf_at(index);
+  const std::int64_t n = rows_of(x, ivf->d, "x");
+  if (ivf->ntotal != 0)
+    throw flashgmm::Error("train_ivf: the index already holds " + std::to_string(ivf->ntotal) + " vectors");
+  if (clus.k != static_cast<size_t>(ivf->nlist) || clus.d != static_cast<size_t>(ivf->d))
+    throw flashgmm::Error("train_ivf: clustering (d, k) does not match the index (d, nlist)");
+  IvfState st;
+  py::gil_scoped_release nogil;
+  try {
+    ivf->quantizer->reset();
+    clus.train(n, x.data(), *ivf->quantizer);
+    ivf->is_trained = false;  // IndexIVF::train sets it once the codec is trained
+    ivf->train(n, x.data());
+  } catch (const faiss::FaissException& e) {
+    throw flashgmm::Error(std::string("training the IVF index failed: ") + e.what());
+  }
+  st.mixture = clus.release_mixture();
+  return st;
+}
+
+py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const std::optional<IdArray>& ids,
+                   int max_copies, float min_posterior, std::int64_t chunk_rows) {
+  faiss::IndexIVF* ivf = ivf_at(index);
+  if (!ivf->is_trained) throw flashgmm::Error("add_multi: the index is not trained");
+  const std::int64_t d = ivf->d;
+  const std::int64_t n = rows_of(x, d, "x");
+  const idx_t* idp = nullptr;
+  if (ids) {
+    if (ids->ndim() != 1 || ids->shape(0) != n) throw py::value_error("ids must have shape (n,)");
+    idp = ids->data();
+  }
+  fi::MultiAssignParams ap;
+  ap.max_copies = max_copies;
+  ap.min_posterior = min_posterior;
+  if (chunk_rows > 0) ap.chunk_rows = chunk_rows;
+  ap.validate();
+  if (max_copies > 1 && ivf->direct_map.type != faiss::DirectMap::NoMap)
+    throw flashgmm::Error("add_multi: an index with a direct map cannot store a vector twice; use max_copies=1");
+  std::int64_t entries = 0;
+  {
+    py::gil_scoped_release nogil;
+    const int m = ap.max_copies;
+    const std::int64_t chunk = std::min<std::int64_t>(ap.chunk_rows, std::max<std::int64_t>(n, 1));
+    std::vector<idx_t> lists(static_cast<size_t>(chunk * m)), xid, xl;
+    std::vector<float> xs;
+    idx_t max_id = st.next_id - 1;
+    const float* xp = x.data();
+    for (std::int64_t c0 = 0; c0 < n; c0 += chunk) {
+      const std::int64_t nc = std::min(chunk, n - c0);
+      const float* xc = xp + c0 * d;
+      fi::assign_lists(st.mixture, *ivf->quantizer, xc, nc, ap, lists.data());
+      xs.clear();
+      xid.clear();
+      xl.clear();
+      for (std::int64_t i = 0; i < nc; ++i) {
+        const idx_t id = idp ? idp[c0 + i] : st.next_id + c0 + i;
+        if (id < 0) throw flashgmm::Error("add_multi: negative id " + std::to_string(id));
+        max_id = std::max(max_id, id);
+        for (int j = 0; j < m; ++j) {
+          const idx_t l = lists[static_cast<size_t>(i * m + j)];
+          if (l < 0) continue;
+          xs.insert(xs.end(), xc + i * d, xc + (i + 1) * d);
+          xid.push_back(id);
+          xl.push_back(l);
+        }
+      }
+      try {  // each copy is encoded against its own list (residual codecs); ntotal counts copies
+        ivf->add_core(static_cast<idx_t>(xid.size()), xs.data(), xid.data(), xl.data());
+      } catch (const faiss::FaissException& e) {
+        throw flashgmm::Error(std::string("adding to the IVF index failed: ") + e.what());
+      }
+      entries += static_cast<std::int64_t>(xid.size());
+    }
+    st.n_vectors += n;
+    st.next_id = idp ? std::max(st.next_id, max_id + 1) : st.next_id + n;
+    st.max_copies_stored = std::max(st.max_copies_stored, m);
+    st.assign = ap;
+  }
+  py::dict out;
+  out["n"] = n;
+  out["entries"] = entries;
+  out["copies_per_vector"] = n > 0 ? static_cast<double>(entries) / static_cast<double>(n) : 0.0;
+  out["ntotal"] = static_cast<std::int64_t>(ivf->ntotal);
+  out["n_vectors"] = st.n_vectors;
+  return out;
+}
+
+// k nearest distinct ids per query: over-fetch k·max_copies_stored entries, keep each id's
+// best copy (the ids ranked above the k-th distinct one can only be copies of better ids).
+py::tuple search(const IvfState* st, std::uintptr_t index, const FloatRows& q, std::int64_t k, std::int64_t nprobe) {
+  const faiss::IndexIVF* ivf = ivf_at(index);
+  const std::int64_t d = ivf->d;
+  const std::int64_t n = rows_of(q, d, "q");
+  if (k < 1) throw py::value_error("k must be >= 1, got " + std::to_string(k));
+  const idx_t np = std::min<idx_t>(nprobe > 0 ? nprobe : static_cast<idx_t>(ivf->nprobe), ivf->nlist);
+  const idx_t kf = k * (st ? st->max_copies_stored : 1);
+  py::array_t<float> D({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
+  py::array_t<std::int64_t> I({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
+  float* dout_all = D.mutable_data();
+  std::int64_t* lout_all = I.mutable_data();
+  std::int64_t ndis = 0, probed = 0, dropped = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    py::gil_scoped_release nogil;
+    constexpr idx_t kBatch = 4096;  // bounds the over-fetch buffers
+    std::vector<idx_t> keys, it;
+    std::vector<float> coarse, dt;
+    faiss::SearchParametersIVF sp;
+    sp.nprobe = static_cast<size_t>(np);
+    sp.max_codes = ivf->max_codes;
+    const float* qp = q.data();
+    for (idx_t b0 = 0; b0 < n; b0 += kBatch) {
+      const idx_t nb = std::min(kBatch, n - b0);
+      const float* xb = qp + b0 * d;
+      keys.resize(static_cast<size_t>(nb * np));
+      coarse.resize(keys.size());
+      dt.resize(static_cast<size_t>(nb * kf));
+      it.resize(dt.size());
+      faiss::IndexIVFStats ivs;
+      try {
+        ivf->quantizer->search(nb, xb, np, coarse.data(), keys.data());
+        ivf->search_preassigned(nb, xb, kf, keys.data(), coarse.data(), dt.data(), it.data(), false, &sp, &ivs);
+      } catch (const faiss::FaissException& e) {
+        throw flashgmm::Error(std::string("FAISS search failed: ") + e.what());
+      }
+      ndis += static_cast<std::int64_t>(ivs.ndis);
+      for (idx_t key : keys) probed += key >= 0;
+      for (idx_t i = 0; i < nb; ++i) {
+        float* dout = dout_all + (b0 + i) * k;
+        std::int64_t* lout = lout_all + (b0 + i) * k;
+        idx_t w = 0;
+        for (idx_t j = 0; j < kf && w < k; ++j) {
+          const idx_t id = it[static_cast<size_t>(i * kf + j)];
+          if (id < 0) break;  // results are sorted: −1 only at the end
+          if (std::find(lout, lout + w, id) != lout + w) {
+            ++dropped;
+            continue;
+          }
+          lout[w] = id;
+          dout[w] = dt[static_cast<size_t>(i * kf + j)];
+          ++w;
+        }
+        for (; w < k; ++w) {
+          lout[w] = -1;
+          dout[w] = std::numeric_limits<float>::max();
+        }
+      }
+    }
+  }
+  py::dict stats;
+  stats["nq"] = n;
+  stats["nprobe"] = static_cast<std::int64_t>(np);
+  stats["ndis"] = ndis;
+  stats["lists_probed"] = probed;
+  stats["duplicates_removed"] = dropped;
+  stats["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return py::make_tuple(D, I, stats);
+}
+
+void write_sidecar(const IvfState& st, std::uintptr_t index, const std::string& path) {
+  const faiss::IndexIVF* ivf = ivf_at(index);
+  fi::Sidecar s;
+  s.dim = static_cast<std::int32_t>(ivf->d);
+  s.nlist = static_cast<std::int64_t>(ivf->nlist);
+  s.ntotal = ivf->ntotal;
+  s.n_vectors = st.n_vectors;
+  s.next_id = st.next_id;
+  s.max_copies_stored = st.max_copies_stored;
+  s.assign = st.assign;
+  s.centroid_fingerprint = centroid_fingerprint(*ivf);
+  s.model = st.mixture.model();
+  py::gil_scoped_release nogil;
+  fi::write_sidecar(path, s);
+}
+
+IvfState read_sidecar(std::uintptr_t index, const std::string& path, const std::string& index_path) {
+  const faiss::IndexIVF* ivf = ivf_at(index);
+  fi::Sidecar s = fi::read_sidecar(path);
+  if (s.dim != ivf->d || s.nlist != static_cast<std::int64_t>(ivf->nlist))
+    throw flashgmm::Error("GMM sidecar '" + path + "' does not match '" + index_path + "': sidecar d=" +
+                          std::to_string(s.dim) + ", nlist=" + std::to_string(s.nlist) + "; index d=" +
+                          std::to_string(ivf->d) + ", nlist=" + std::to_string(ivf->nlist));
+  if (s.ntotal != ivf->ntotal)
+    throw flashgmm::Error("GMM sidecar '" + path + "' does not match '" + index_path + "': it records " +
+                          std::to_string(s.ntotal) + " list entries, the index holds " + std::to_string(ivf->ntotal));
+  if (ivf->quantizer->ntotal != s.nlist || s.centroid_fingerprint != centroid_fingerprint(*ivf))
+    throw flashgmm::Error("GMM sidecar '" + path + "' does not match '" + index_path + "': different centroids");
+  IvfState st;
+  flashgmm::Params p;
+  p.n_components = s.model.n_components;
+  p.covariance_type = s.model.covariance_type;
+  st.mixture = flashgmm::GaussianMixture(p);
+  st.mixture.set_model(std::move(s.model));
+  st.assign = s.assign;
+  st.n_vectors = s.n_vectors;
+  st.next_id = s.next_id;
+  st.max_copies_stored = s.max_copies_stored;
+  return st;
+}
+
+}  // namespace
+
+void bind_faiss(py::module_& m) {
+  py::class_<fi::GmmClustering>(m, "GmmClustering", "flashgmm::ivf::GmmClustering (a faiss::Clustering)")
+      .def(py::init<int, int>(), py::arg("d"), py::arg("k"))
+      .def_property_readonly("d", [](const fi::GmmClustering& c) { return c.d; })
+      .def_property_readonly("k", [](const fi::GmmClustering& c) { return c.k; })
+      .def_readwrite("niter", &fi::GmmClustering::niter)
+      .def_readwrite("nredo", &fi::GmmClustering::nredo)
+      .def_readwrite("seed", &fi::GmmClustering::seed)
+      .def_readwrite("verbose", &fi::GmmClustering::verbose)
+      .def_readwrite("min_points_per_centroid", &fi::GmmClustering::min_points_per_centroid)
+      .def_readwrite("max_points_per_centroid", &fi::GmmClustering::max_points_per_centroid)
+      .def_readwrite("gmm", &fi::GmmClustering::gmm)
+      .def("train", &clustering_train, py::arg("x"), py::arg("index"), py::arg("weights") = py::none())
+      .def("centroids",
+           [](const fi::GmmClustering& c) {
+             py::array_t<float> a({static_cast<py::ssize_t>(c.centroids.size() / std::max<size_t>(c.d, 1)),
+                                   static_cast<py::ssize_t>(c.d)});
+             if (!c.centroids.empty())
+               std::memcpy(a.mutable_data(), c.centroids.data(), c.centroids.size() * sizeof(float));
+             return a;
+           })
+      .def("iteration_stats", [](const fi::GmmClustering& c) { return stats_list(c.iteration_stats); })
+      .def("mixture_bytes", [](const fi::GmmClustering& c) { return model_bytes(c.mixture().model()); });
+
+  py::class_<IvfState>(m, "IvfState", "flashgmm's state beside a Python-made faiss.IndexIVF")
+      .def_readonly("n_vectors", &IvfState::n_vectors)
+      .def_readonly("next_id", &IvfState::next_id)
+      .def_readonly("max_copies_stored", &IvfState::max_copies_stored)
+      .def_property_readonly("max_copies", [](const IvfState& s) { return s.assign.max_copies; })
+      .def_property_readonly("min_posterior", [](const IvfState& s) { return s.assign.min_posterior; })
+      .def("mixture_bytes", [](const IvfState& s) { return model_bytes(s.mixture.model()); });
+
+  m.def("ivf_train", &train_ivf, py::arg("index"), py::arg("x"), py::arg("clustering"));
+  m.def("ivf_add_multi", &add_multi, py::arg("state"), py::arg("index"), py::arg("x"), py::arg("ids"),
+        py::arg("max_copies"), py::arg("min_posterior"), py::arg("chunk_rows") = 0);
+  m.def("ivf_search", &search, py::arg("state"), py::arg("index"), py::arg("q"), py::arg("k"), py::arg("nprobe") = 0);
+  m.def("ivf_write_sidecar", &write_sidecar, py::arg("state"), py::arg("index"), py::arg("path"));
+  m.def("ivf_read_sidecar", &read_sidecar, py::arg("index"), py::arg("path"), py::arg("index_path"));
+  m.def("ivf_sidecar_path", &fi::GmmIvfIndex::sidecar_path);
+  m.def("ivf_imbalance_factor", [](std::uintptr_t index) { return ivf_at(index)->invlists->imbalance_factor(); });
+  m.def("ivf_list_sizes", [](std::uintptr_t index) {
+    const faiss::IndexIVF* ivf = ivf_at(index);
+    py::array_t<std::int64_t> a(static_cast<py::ssize_t>(ivf->nlist));
+    for (size_t l = 0; l < ivf->nlist; ++l) a.mutable_data()[l] = static_cast<std::int64_t>(ivf->invlists->list_size(l));
+    return a;
+  });
+}
+
+}  // namespace flashgmm_py
