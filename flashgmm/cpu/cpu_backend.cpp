@@ -44,6 +44,7 @@ struct Workspace {
   std::vector<float> dd;      // D×D float (full / tied second moments of one tile)
   std::vector<float> colsum;  // K
   std::vector<double> lz;     // T
+  std::vector<double> dbl;    // T×D (tied: float64 centred rows)
   std::vector<std::int32_t> idx;  // K, for top-m selection
   SuffStats partial;
 };
@@ -305,10 +306,10 @@ class CpuBackend final : public Backend {
                      rows.top_probs ? rows.top_probs + (size_t)(row0 + i) * rows.top_m : nullptr);
     }
     if (!want_stats) return;
-    accumulate(ws, nt, w);
+    accumulate(ws, x, nt, w);
   }
 
-  void accumulate(Workspace& ws, int nt, const float* w) {
+  void accumulate(Workspace& ws, const float* x_, int nt, const float* w) {
     const int K = cp_.n_components, D = dim_;
     SuffStats& st = ws.partial;
     float* R = ws.logits.data();
@@ -353,14 +354,15 @@ class CpuBackend final : public Backend {
         break;
       }
       case CovarianceType::tied: {
-        // Σ w x xᵀ (lower triangle), independent of r.
-        float* Y = ws.aux.data();
+        // Σ w x xᵀ (lower triangle), independent of r, in float64: the M-step subtracts
+        // Σ N_k μμᵀ from it, and float32 sums would lose the within-component part.
+        std::vector<double>& Y = ws.dbl;
+        Y.resize((size_t)nt * D);
         for (int i = 0; i < nt; ++i) {
-          const float sw = w ? std::sqrt(w[i]) : 1.0f;
-          for (int j = 0; j < D; ++j) Y[(size_t)i * D + j] = sw * ws.xc[(size_t)i * D + j];
+          const double sw = w ? std::sqrt((double)w[i]) : 1.0;
+          for (int j = 0; j < D; ++j) Y[(size_t)i * D + j] = sw * ((double)x_[(size_t)i * D + j] - center_[j]);
         }
-        cblas_ssyrk(CblasRowMajor, CblasLower, CblasTrans, D, nt, 1.0f, Y, D, 0.0f, ws.dd.data(), D);
-        add_lower(st.sxx.data(), ws.dd.data(), D);
+        cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, D, nt, 1.0, Y.data(), D, 1.0, st.sxx.data(), D);
         break;
       }
       case CovarianceType::full: {

@@ -55,7 +55,7 @@ int reseed(Model& m, const std::vector<int>& collapsed, const init::Sample& samp
     hw += healthy.weights[k];
   }
   for (double& w : healthy.weights) w /= hw;
-  backend.set_params(make_component_params(healthy, mixture_mean(healthy)));
+  backend.set_params(make_component_params(healthy, robust_center(healthy)));
   std::vector<double> lz(sample.n);
   RowOutputs rows;
   rows.log_z = lz.data();
@@ -103,7 +103,7 @@ RunResult run_one(const Params& p, const FitInput& in, Model model, const init::
   double lb = -std::numeric_limits<double>::infinity();
   for (int it = 1; it <= p.max_iter; ++it) {
     const auto t0 = Clock::now();
-    const std::vector<double> center = mixture_mean(model);
+    const std::vector<double> center = robust_center(model);
     backend.set_params(make_component_params(model, center));
     stats.zero();
     backend.estep_source(*in.data, in.weights, &stats, RowOutputs{}, p.chunk_rows);

@@ -1,5 +1,6 @@
 #include "em_math.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -16,6 +17,26 @@ std::vector<double> mixture_mean(const Model& m) {
   std::vector<double> c(m.dim, 0.0);
   for (int k = 0; k < m.n_components; ++k)
     for (int j = 0; j < m.dim; ++j) c[j] += m.weights[k] * m.means[(size_t)k * m.dim + j];
+  return c;
+}
+
+std::vector<double> robust_center(const Model& m) {
+  const int K = m.n_components, D = m.dim;
+  std::vector<double> c(D);
+  std::vector<std::pair<double, double>> col(K);  // (mean value, weight)
+  for (int j = 0; j < D; ++j) {
+    for (int k = 0; k < K; ++k) col[k] = {m.means[(size_t)k * D + j], m.weights[k]};
+    std::sort(col.begin(), col.end());
+    double acc = 0, half = 0;
+    for (const auto& e : col) half += e.second;
+    half *= 0.5;
+    c[j] = col.back().first;
+    for (const auto& e : col)
+      if ((acc += e.second) >= half) {
+        c[j] = e.first;
+        break;
+      }
+  }
   return c;
 }
 
@@ -153,8 +174,18 @@ MStepResult m_step(const SuffStats& s, const std::vector<double>& c, double reg,
     const size_t dd = (size_t)D * D;
     const int blocks = t == CovarianceType::full ? K : 1;
     for (int b = 0; b < blocks; ++b) {
-      if (!linalg::precision_cholesky_from_covariance(m.covariances.data() + b * dd, D,
-                                                      m.precisions_cholesky.data() + b * dd)) {
+      double* cb = m.covariances.data() + b * dd;
+      bool ok = linalg::precision_cholesky_from_covariance(cb, D, m.precisions_cholesky.data() + b * dd);
+      // Float32 statistics cannot resolve variances far below the second moments they come
+      // from: lift the diagonal by growing multiples of its scale before giving up.
+      double scale = 0;
+      for (int i = 0; i < D; ++i) scale = std::max(scale, std::fabs(cb[(size_t)i * D + i]));
+      for (int attempt = 0; !ok && scale > 0 && attempt < 8; ++attempt) {
+        const double lift = scale * 1e-6 * std::pow(10.0, attempt);
+        for (int i = 0; i < D; ++i) cb[(size_t)i * D + i] += lift;
+        ok = linalg::precision_cholesky_from_covariance(cb, D, m.precisions_cholesky.data() + b * dd);
+      }
+      if (!ok) {
         FLASHGMM_CHECK(t == CovarianceType::full,
                        "ill-defined covariance: the tied covariance matrix is not positive "
                        "definite; increase reg_covar (now " << reg << ")");

@@ -15,6 +15,11 @@ namespace flashgmm::em {
 /// mean after any M-step, and keeps the ‖x‖²−2x·μ+‖μ‖² expansion away from cancellation).
 std::vector<double> mixture_mean(const Model& m);
 
+/// Weighted coordinate-wise median of the component means: the centre the E-step works
+/// around. Centring keeps the terms of the ‖x‖²−2x·μ+‖μ‖² expansion (and the float32 second
+/// moments) small; the median, unlike the mean, is not dragged away by a far outlier's component.
+std::vector<double> robust_center(const Model& m);
+
 /// E-step parameters of a model, centred at `center`.
 ComponentParams make_component_params(const Model& m, const std::vector<double>& center);
 

@@ -118,7 +118,7 @@ Backend& GaussianMixture::inference_backend() const {
   require_fitted(0);
   if (!infer_backend_) {
     infer_backend_ = make_backend(params_, model_.dim);
-    infer_backend_->set_params(em::make_component_params(model_, em::mixture_mean(model_)));
+    infer_backend_->set_params(em::make_component_params(model_, em::robust_center(model_)));
   }
   return *infer_backend_;
 }
