@@ -160,6 +160,16 @@ class GaussianMixture(ParamsMixin):
         """An estimator holding the model in `path`; `params` set constructor parameters."""
         core = _core.GaussianMixture()
         core.load(str(path))
+        return cls._from_core(core, **params)
+
+    @classmethod
+    def _from_model_bytes(cls, data, **params):
+        core = _core.GaussianMixture()
+        core.deserialize(data)
+        return cls._from_core(core, **params)
+
+    @classmethod
+    def _from_core(cls, core, **params):
         arrays = core.model_arrays()
         est = cls(n_components=int(arrays["weights"].shape[0]), covariance_type=arrays["covariance_type"],
                   **params)

@@ -1,0 +1,267 @@
+"""flashgmm.faiss: Gaussian-mixture coarse quantizers for FAISS indexes made with `import faiss`.
+
+Works on the objects of FAISS's own Python package (Debian's python3-faiss, /usr/bin/python3):
+
+>>> import faiss, flashgmm.faiss as gf
+>>> index = faiss.index_factory(d, "IVF1024,Flat")
+>>> gf.train_ivf(index, xt)                          # GMM instead of k-means in the quantizer
+>>> gf.add_multi(index, xb, max_copies=2, min_posterior=0.25)  # border vectors in 2 lists
+>>> D, I, stats = gf.search(index, xq, 10, nprobe=16)           # duplicates removed
+>>> gf.write_index(index, "ivf.index")               # + "ivf.index.gmm" sidecar
+>>> index = gf.read_index("ivf.index")
+
+The mixture and bookkeeping of each index (ids handed out, copies stored) are kept beside the
+FAISS object while it lives, and in the sidecar file on disk (the C++ plugin's format: the
+`flashgmm-ivf` tool and GmmIvfIndex::load read it). Queries are routed to lists by L2 distance
+to the means, as FAISS does. Use `search` (not `index.search`) on an index filled by
+`add_multi`: FAISS's own search returns a vector once per stored copy.
+
+Implementation note: flashgmm's module holds its own copy of FAISS (Debian ships libfaiss.a),
+next to the one inside python3-faiss. Objects are passed by address (int(obj.this)); virtual
+calls run the code of the copy that made the object. FAISS globals (omp threads, verbosity,
+indexIVF_stats) are per copy: search() reports its own statistics.
+"""
+import os
+import weakref
+
+import faiss as _faiss
+import numpy as np
+
+from . import _core
+from ._validation import check_int
+from .mixture import GaussianMixture
+
+if not getattr(_core, "has_faiss", False):
+    raise ImportError("flashgmm was built without the FAISS plugin (FLASHGMM_WITH_FAISS=OFF or libfaiss-dev "
+                      "missing); flashgmm.faiss is unavailable")
+
+__all__ = ["GmmClustering", "train_ivf", "add_multi", "search", "write_index", "read_index", "mixture",
+           "index_stats", "sidecar_path"]
+
+# faiss::ClusteringParameters fields that carry over, and GaussianMixture parameters.
+_CLUSTERING_FIELDS = ("niter", "nredo", "seed", "verbose", "min_points_per_centroid", "max_points_per_centroid")
+_GMM_FIELDS = ("covariance_type", "tol", "reg_covar", "init_params", "device", "precision", "gpu_memory_budget")
+
+
+def _address(index, what="index"):
+    if not isinstance(index, _faiss.Index):
+        raise TypeError(f"{what} must be a FAISS index made by `import faiss`, got {type(index).__name__}")
+    return int(index.this)
+
+
+def _rows(x, d, name="x"):
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "fiu":
+        raise TypeError(f"{name} must be a numeric array, got dtype {x.dtype}")
+    x = np.ascontiguousarray(x, dtype=np.float32)  # FAISS's convention; no copy when already so
+    if x.ndim != 2 or x.shape[1] != d:
+        raise ValueError(f"{name} must have shape (n, {d}), got {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinity")
+    return x
+
+
+# ------------------------------------------------------------------ per-index state
+
+_STATES = {}  # address -> (weakref to the Python object that registered it, _core.IvfState)
+
+
+def _set_state(index, state):
+    addr = int(index.this)
+
+    def forget(ref, addr=addr):
+        entry = _STATES.get(addr)
+        if entry is not None and entry[0] is ref:
+            del _STATES[addr]
+
+    _STATES[addr] = (weakref.ref(index, forget), state)
+
+
+def _state(index, required=True):
+    addr = _address(index)
+    entry = _STATES.get(addr)
+    if entry is not None and entry[0]() is not None:
+        return entry[1]
+    if required:
+        raise ValueError("this index has no flashgmm mixture: train it with flashgmm.faiss.train_ivf or "
+                         "read it with flashgmm.faiss.read_index")
+    return None
+
+
+# ------------------------------------------------------------------ clustering
+
+class GmmClustering:
+    """Drop-in for ``faiss.Clustering`` that fits a Gaussian mixture (flashgmm EM).
+
+    ``GmmClustering(d, k, **params)``; params are faiss.ClusteringParameters fields (niter,
+    nredo, seed, verbose, min_points_per_centroid, max_points_per_centroid; FAISS's defaults)
+    and GaussianMixture parameters (covariance_type='spherical', tol, reg_covar, init_params,
+    device, precision, gpu_memory_budget). They can also be set as attributes before train().
+
+    After ``train(x, index)``: ``centroids`` (k, d) float32 (the means; ``index`` holds them,
+    as with FAISS), ``iteration_stats`` (FAISS's fields per EM iteration; obj is the negative
+    log-likelihood of the training sample), ``obj``, and ``mixture`` (a fitted
+    flashgmm.GaussianMixture with weights, variances, predict_proba, ...).
+    """
+
+    def __init__(self, d, k, **params):
+        self.d = check_int(d, "d", minimum=1)
+        self.k = check_int(k, "k", minimum=1)
+        proto = _core.GmmClustering(self.d, self.k)
+        for f in _CLUSTERING_FIELDS:
+            setattr(self, f, getattr(proto, f))
+        gmm = GaussianMixture(covariance_type=proto.gmm.covariance_type)
+        for f in _GMM_FIELDS:
+            setattr(self, f, getattr(gmm, f))
+        for key, value in params.items():
+            if key not in _CLUSTERING_FIELDS + _GMM_FIELDS:
+                raise TypeError(f"GmmClustering got an unexpected parameter {key!r}; valid: "
+                                f"{sorted(_CLUSTERING_FIELDS + _GMM_FIELDS)}")
+            setattr(self, key, value)
+        self.centroids = None
+        self.iteration_stats = []
+        self.obj = np.zeros(0)
+        self.mixture = None
+
+    def _make_core(self):
+        c = _core.GmmClustering(self.d, self.k)
+        c.niter = check_int(self.niter, "niter", minimum=1)
+        c.nredo = check_int(self.nredo, "nredo", minimum=1)
+        c.seed = check_int(self.seed, "seed")
+        c.verbose = bool(self.verbose)
+        c.min_points_per_centroid = check_int(self.min_points_per_centroid, "min_points_per_centroid", minimum=0)
+        c.max_points_per_centroid = check_int(self.max_points_per_centroid, "max_points_per_centroid", minimum=0)
+        est = GaussianMixture(self.k, **{f: getattr(self, f) for f in _GMM_FIELDS})
+        params = est._make_params(self.d)
+        # GmmClustering overwrites n_components/max_iter/n_init/seed/verbose from (k, niter, nredo, ...).
+        c.gmm = params
+        return c
+
+    def _collect(self, core, mixture_bytes):
+        self.centroids = core.centroids()
+        self.iteration_stats = core.iteration_stats()
+        self.obj = np.array([s["obj"] for s in self.iteration_stats])
+        self.mixture = GaussianMixture._from_model_bytes(mixture_bytes, device=self.device,
+                                                         precision=self.precision)
+
+    def train(self, x, index, weights=None):
+        """Fit the mixture on x (n, d) and leave its means in `index` (any FAISS index of
+        dimension d, e.g. faiss.IndexFlatL2(d)), like faiss.Clustering.train."""
+        addr = _address(index)
+        x = _rows(x, self.d)
+        w = None if weights is None else np.ascontiguousarray(weights, dtype=np.float32)
+        core = self._make_core()
+        core.train(x, addr, w)
+        self._collect(core, core.mixture_bytes())
+
+
+# ------------------------------------------------------------------ IVF operations
+
+def _ivf(index):
+    if not isinstance(index, _faiss.IndexIVF):
+        index = _faiss.downcast_index(index) if isinstance(index, _faiss.Index) else index
+    if not isinstance(index, _faiss.IndexIVF):
+        raise TypeError(f"index must be a faiss.IndexIVF (e.g. faiss.index_factory(d, 'IVF1024,Flat')), "
+                        f"got {type(index).__name__}")
+    return index
+
+
+def train_ivf(index, x, **params):
+    """Train an untrained, empty faiss.IndexIVF (L2, flat quantizer) with a Gaussian mixture as
+    the coarse quantizer: the mixture's means go into index.quantizer, then FAISS trains the
+    codec (PQ/SQ residuals) and skips k-means. params: as GmmClustering (FAISS's IVF default
+    niter=10 unless given). Returns the GmmClustering (iteration_stats, mixture)."""
+    ivf = _ivf(index)
+    x = _rows(x, ivf.d)
+    params.setdefault("niter", 10)  # FAISS trains IVF quantizers with 10 k-means iterations
+    clus = GmmClustering(ivf.d, ivf.nlist, **params)
+    core = clus._make_core()
+    state = _core.ivf_train(_address(ivf), x, core)
+    clus._collect(core, state.mixture_bytes())
+    _set_state(index, state)
+    if ivf is not index:
+        _set_state(ivf, state)
+    return clus
+
+
+def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25):
+    """Add x (n, d) to a trained index: each vector goes to its nearest list and to further
+    lists in posterior order while p(list | x) >= min_posterior, at most max_copies lists.
+    ids: int64 (n,) or None for sequential ids continuing from the previous adds. Returns
+    statistics: n, entries (list entries written), copies_per_vector, ntotal, n_vectors."""
+    ivf = _ivf(index)
+    state = _state(index)
+    x = _rows(x, ivf.d)
+    if ids is not None:
+        ids = np.asarray(ids)
+        if ids.dtype.kind not in "iu":
+            raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if ids.shape != (x.shape[0],):
+            raise ValueError(f"ids must have shape ({x.shape[0]},), got {ids.shape}")
+    max_copies = check_int(max_copies, "max_copies", minimum=1)
+    return _core.ivf_add_multi(state, _address(ivf), x, ids, max_copies, float(min_posterior))
+
+
+def search(index, q, k, nprobe=None):
+    """k nearest distinct ids of each query: (D float32 (nq, k), I int64 (nq, k), stats). Each
+    id appears once (its best copy); missing results are -1. nprobe: lists to visit (None =
+    index.nprobe). stats: nq, nprobe, ndis (distance computations), lists_probed,
+    duplicates_removed, seconds."""
+    ivf = _ivf(index)
+    state = _state(index, required=False)
+    q = _rows(q, ivf.d, "q")
+    k = check_int(k, "k", minimum=1)
+    nprobe = 0 if nprobe is None else check_int(nprobe, "nprobe", minimum=1)
+    return _core.ivf_search(state, _address(ivf), q, k, nprobe)
+
+
+def sidecar_path(path):
+    """Where write_index puts the mixture next to the FAISS index file."""
+    return _core.ivf_sidecar_path(os.fspath(path))
+
+
+def write_index(index, path):
+    """faiss.write_index(index, path) (stock FAISS reads it back) plus the mixture sidecar
+    sidecar_path(path). Both files are written under temporary names and renamed."""
+    ivf = _ivf(index)
+    state = _state(index)
+    path = os.fspath(path)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        _faiss.write_index(index, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    _core.ivf_write_sidecar(state, _address(ivf), sidecar_path(path))
+
+
+def read_index(path):
+    """Read an index written by write_index (or by the C++ plugin): faiss.read_index plus the
+    sidecar, checked against the index (dimension, lists, entries, centroids)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such index file: '{path}'")
+    index = _faiss.read_index(path)
+    ivf = _ivf(index)
+    state = _core.ivf_read_sidecar(_address(ivf), sidecar_path(path), path)
+    _set_state(ivf, state)
+    return ivf
+
+
+def mixture(index):
+    """The index's Gaussian mixture as a fitted flashgmm.GaussianMixture (a copy)."""
+    return GaussianMixture._from_model_bytes(_state(index).mixture_bytes())
+
+
+def index_stats(index):
+    """n_vectors (distinct ids), entries (= ntotal, copies included), copies_per_vector,
+    max_copies_stored, imbalance_factor (FAISS's), list_sizes."""
+    ivf = _ivf(index)
+    state = _state(index, required=False)
+    sizes = _core.ivf_list_sizes(_address(ivf))
+    n_vectors = state.n_vectors if state is not None else int(ivf.ntotal)
+    return {"n_vectors": n_vectors, "entries": int(ivf.ntotal),
+            "copies_per_vector": ivf.ntotal / n_vectors if n_vectors else 0.0,
+            "max_copies_stored": state.max_copies_stored if state is not None else 1,
+            "imbalance_factor": _core.ivf_imbalance_factor(_address(ivf)), "list_sizes": sizes}
