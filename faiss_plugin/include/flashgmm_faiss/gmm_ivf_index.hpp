@@ -1,0 +1,106 @@
+// flashgmm FAISS plugin: an IVF index (Flat, PQ, SQ, any faiss::IndexIVF with L2) whose coarse
+// quantizer is a Gaussian mixture, with multi-assignment lists and de-duplicated search.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <faiss/Clustering.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/impl/IDSelector.h>
+
+#include "flashgmm/gaussian_mixture.hpp"
+#include "flashgmm_faiss/gmm_quantizer.hpp"
+#include "flashgmm_faiss/multi_assign.hpp"
+
+namespace flashgmm::ivf {
+
+struct GmmIvfParams {
+  Params gmm;                       ///< EM parameters (default_quantizer_params())
+  faiss::ClusteringParameters cp;   ///< niter, nredo, seed, verbose, max_points_per_centroid
+  MultiAssignParams assign;
+  RoutingParams routing;
+  GmmIvfParams();
+};
+
+/// What one search() did, summed over its queries.
+struct SearchStats {
+  std::int64_t nq = 0;
+  std::int64_t ndis = 0;         ///< list entries scanned (copies included): distance computations
+  std::int64_t lists_probed = 0;
+  double seconds = 0.0;
+};
+
+class GmmIvfIndex {
+ public:
+  using idx_t = faiss::Index::idx_t;
+
+  /// An untrained index from a FAISS factory key naming an IVF index with L2 metric, e.g.
+  /// "IVF1024,Flat", "IVF1024,PQ16", "IVF1024,SQ8".
+  GmmIvfIndex(int d, const std::string& factory_key, GmmIvfParams params = GmmIvfParams());
+  /// Adopts an IVF index whose quantizer holds the mixture's means (e.g. after GmmClustering).
+  GmmIvfIndex(std::unique_ptr<faiss::IndexIVF> ivf, GaussianMixture mixture, GmmIvfParams params,
+              std::int64_t n_vectors = 0, std::int64_t next_id = 0);
+  ~GmmIvfIndex();
+  GmmIvfIndex(GmmIvfIndex&&) noexcept;
+  GmmIvfIndex& operator=(GmmIvfIndex&&) noexcept;
+
+  /// Fits the mixture (GmmClustering, subsampled as FAISS does) into the quantizer, then lets
+  /// IndexIVF::train train the residual codec (PQ/SQ); it skips the k-means step.
+  void train(idx_t n, const float* x);
+  bool is_trained() const;
+
+  /// Adds rows with ids n_added() .. n_added()+n−1, each to its multi-assignment lists.
+  void add(idx_t n, const float* x);
+  void add_with_ids(idx_t n, const float* x, const idx_t* ids);
+  /// Removes every copy of the selected ids; returns the number of distinct vectors removed.
+  std::size_t remove_ids(const faiss::IDSelector& sel);
+
+  /// k nearest distinct ids per query (over-fetches k·max_copies entries, keeps each id's best
+  /// copy). Rows with fewer than k distinct candidates end with label −1. nprobe ≤ 0 = the IVF's.
+  void search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels, int nprobe = 0,
+              SearchStats* stats = nullptr) const;
+
+  /// Writes the IVF index with faiss::write_index to `path` (stock FAISS loads it) and the
+  /// mixture + bookkeeping to sidecar_path(path).
+  void save(const std::string& path) const;
+  /// Reads both; a missing, corrupt or mismatched sidecar throws Error.
+  static GmmIvfIndex load(const std::string& path);
+  static std::string sidecar_path(const std::string& index_path) { return index_path + ".gmm"; }
+
+  int dim() const;
+  std::int64_t nlist() const;
+  std::int64_t n_vectors() const { return n_vectors_; }     ///< distinct ids stored
+  std::int64_t n_entries() const;                          ///< list entries (= IndexIVF::ntotal)
+  double imbalance_factor() const;                         ///< FAISS's, over list sizes
+  std::int64_t n_added() const { return next_id_; }        ///< next sequential id
+
+  const faiss::IndexIVF& ivf() const { return *ivf_; }
+  faiss::IndexIVF& ivf() { return *ivf_; }
+  const GaussianMixture& mixture() const;
+  const GmmIvfParams& params() const { return params_; }
+  /// Changes query routing (rebuilds the quantizer wrapper; lists are unchanged).
+  void set_routing(const RoutingParams& r);
+  /// Changes the multi-assignment rule for later add() calls.
+  void set_assign(const MultiAssignParams& a);
+  /// Per-iteration stats of the GMM training (FAISS's struct; obj = negative log-likelihood).
+  const std::vector<faiss::ClusteringIterationStats>& training_stats() const { return train_stats_; }
+  double train_seconds() const { return train_seconds_; }
+
+ private:
+  void install_quantizer();
+  void add_impl(idx_t n, const float* x, const idx_t* ids);
+
+  std::unique_ptr<faiss::IndexIVF> ivf_;
+  std::unique_ptr<GaussianMixture> mixture_;
+  GmmIvfParams params_;
+  std::int64_t n_vectors_ = 0;
+  std::int64_t next_id_ = 0;
+  int max_copies_stored_ = 1;  // largest max_copies used by any add (over-fetch factor)
+  std::vector<faiss::ClusteringIterationStats> train_stats_;
+  double train_seconds_ = 0.0;
+};
+
+}  // namespace flashgmm::ivf

@@ -1,0 +1,45 @@
+// The mixture sidecar written next to a FAISS index file: versioned, checksummed binary.
+//   "FGMMIVF\0" | u32 version | u32 0 | u64 payload bytes | payload | u64 FNV-1a-64 of all before
+// payload: i32 dim, i64 nlist, i64 ntotal, i64 n_vectors, i64 next_id, i32 max_copies_stored,
+//   i32 assign.max_copies, f32 assign.min_posterior, i64 assign.chunk_rows,
+//   i32 routing.order, f64 probe_mass, f64 temperature, i32 min_probes,
+//   u64 centroid fingerprint (FNV-1a-64 of the quantizer's float centroids),
+//   u64 model bytes, serialize_model(model)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "flashgmm/model.hpp"
+#include "flashgmm_faiss/gmm_quantizer.hpp"
+#include "flashgmm_faiss/multi_assign.hpp"
+
+namespace flashgmm::ivf {
+
+constexpr std::uint32_t kSidecarVersion = 1;
+
+struct Sidecar {
+  std::int32_t dim = 0;
+  std::int64_t nlist = 0;
+  std::int64_t ntotal = 0;
+  std::int64_t n_vectors = 0;
+  std::int64_t next_id = 0;
+  std::int32_t max_copies_stored = 1;
+  MultiAssignParams assign;
+  RoutingParams routing;
+  std::uint64_t centroid_fingerprint = 0;
+  Model model;
+};
+
+std::uint64_t fnv1a64(const void* data, std::size_t bytes, std::uint64_t h = 1469598103934665603ULL);
+
+std::vector<std::uint8_t> encode_sidecar(const Sidecar& s);
+/// Throws Error naming `what` (the file) when the bytes are not a valid sidecar.
+Sidecar decode_sidecar(const std::uint8_t* data, std::size_t size, const std::string& what);
+
+/// Atomic write (temporary name, then rename) and checked read.
+void write_sidecar(const std::string& path, const Sidecar& s);
+Sidecar read_sidecar(const std::string& path);
+
+}  // namespace flashgmm::ivf
