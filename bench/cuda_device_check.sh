@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the CUDA backend's tests (and benchmark, when present) on a GPU machine and runs them.
+# Usage: bench/cuda_device_check.sh [gtest filter] ; BENCH=1 also runs the E-step benchmark.
+# Writes logs under $OUT when set. Configures with the optional parts off (no FAISS/MPI there).
+set -o pipefail
+OUT=${OUT:-/tmp/flashgmm-out}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+GT_ARGS=()
+if ! ls /usr/lib/x86_64-linux-gnu/libgtest.a /usr/lib/x86_64-linux-gnu/libgtest.so /usr/local/lib/libgtest.a >/dev/null 2>&1; then
+  if [ ! -f /tmp/gtest/lib/cmake/GTest/GTestConfig.cmake ] && [ -d /usr/src/googletest ]; then
+    echo "building googletest from /usr/src/googletest"
+    cmake -S /usr/src/googletest -B /tmp/gtest-build -DCMAKE_INSTALL_PREFIX=/tmp/gtest >/dev/null &&
+      cmake --build /tmp/gtest-build -j16 >/dev/null && cmake --install /tmp/gtest-build >/dev/null
+  fi
+  [ -f /tmp/gtest/lib/cmake/GTest/GTestConfig.cmake ] && GT_ARGS=(-DGTest_DIR=/tmp/gtest/lib/cmake/GTest)
+fi
+cmake -S . -B build-dev -DCMAKE_BUILD_TYPE=Release -DFLASHGMM_WITH_FAISS=OFF -DFLASHGMM_WITH_PYTHON=OFF \
+  -DFLASHGMM_WITH_MPI=OFF -DCMAKE_CUDA_ARCHITECTURES=90a-real "${GT_ARGS[@]}" >"$OUT/configure.log" 2>&1 ||
+  { tail -30 "$OUT/configure.log"; exit 1; }
+TARGETS=(flashgmm_cuda_tests)
+[ -n "$BENCH" ] && TARGETS+=(cuda_estep_bench)
+cmake --build build-dev --target "${TARGETS[@]}" -j16 >"$OUT/build.log" 2>&1 || { grep -E -A5 "error" "$OUT/build.log" | head -60; exit 1; }
+if [ -z "$NOTEST" ]; then
+  timeout ${TEST_TIMEOUT:-300} ./build-dev/tests/flashgmm_cuda_tests ${1:+--gtest_filter="$1"} >"$OUT/tests.log" 2>&1
+  echo "tests exit code $?"
+  grep -E -A4 "Failure|^\[  FAILED" "$OUT/tests.log" | grep -v "^--$" | head -100
+  tail -4 "$OUT/tests.log"
+fi
+if [ -n "$BENCH" ]; then
+  ./build-dev/bench/cuda_estep_bench $BENCH_ARGS 2>&1 | tee "$OUT/bench.log"
+fi
