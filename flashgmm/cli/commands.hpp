@@ -1,0 +1,19 @@
+// Subcommands of the `flashgmm` command-line tool.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace flashgmm::cli {
+
+void add_fit(CLI::App& app);       // fit a model to a data file
+void add_score(CLI::App& app);     // mean log-likelihood of a data file
+void add_predict(CLI::App& app);   // labels or top-m posteriors per row
+void add_generate(CLI::App& app);  // a clustered synthetic data set
+void add_info(CLI::App& app);      // summary of a model file
+
+/// Prints the model's summary table (components by weight).
+struct ModelSummaryOptions {
+  int max_rows = 10;
+};
+
+}  // namespace flashgmm::cli

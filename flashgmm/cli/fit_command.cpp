@@ -1,0 +1,141 @@
+// `flashgmm fit`: one progress line per iteration, a model summary, optionally a JSON line.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+
+#include "commands.hpp"
+#include "flashgmm/flashgmm.hpp"
+#include "json.hpp"
+
+namespace flashgmm::cli {
+
+namespace {
+
+struct FitOptions {
+  std::string data, out, covariance = "full", init = "kmeans", device = "cpu", precision = "precise";
+  int k = 0, max_iter = 100, n_init = 1, threads = 0;
+  double tol = 1e-3, reg_covar = 1e-6;
+  std::uint64_t seed = 0;
+  long long gpu_budget_mb = 0;
+  bool json = false, quiet = false;
+};
+
+void print_summary(const GaussianMixture& g) {
+  const Model& m = g.model();
+  std::printf("\nmodel: K=%d, D=%d, covariance=%s, converged=%s after %d iterations, lower bound %.6f\n",
+              m.n_components, m.dim, to_string(m.covariance_type).c_str(), g.converged() ? "yes" : "no",
+              g.n_iter(), g.lower_bound());
+  std::vector<int> order(m.n_components);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return m.weights[a] > m.weights[b]; });
+  const int show = std::min(10, m.n_components);
+  std::printf("%6s %10s %14s   %s\n", "comp", "weight", "mean variance", "mean (first 4 dims)");
+  for (int r = 0; r < show; ++r) {
+    const int k = order[r];
+    double var = 0;
+    switch (m.covariance_type) {
+      case CovarianceType::spherical: var = m.covariances[k]; break;
+      case CovarianceType::diag:
+        for (int j = 0; j < m.dim; ++j) var += m.covariances[(size_t)k * m.dim + j] / m.dim;
+        break;
+      case CovarianceType::full:
+      case CovarianceType::tied: {
+        const size_t off = m.covariance_type == CovarianceType::full ? (size_t)k * m.dim * m.dim : 0;
+        for (int j = 0; j < m.dim; ++j) var += m.covariances[off + (size_t)j * m.dim + j] / m.dim;
+      }
+    }
+    std::printf("%6d %10.5f %14.5g   ", k, m.weights[k], var);
+    for (int j = 0; j < std::min(4, m.dim); ++j) std::printf("%s%.4g", j ? ", " : "", m.means[(size_t)k * m.dim + j]);
+    std::printf("%s\n", m.dim > 4 ? ", ..." : "");
+  }
+  if (m.n_components > show) std::printf("%6s (%d more components)\n", "...", m.n_components - show);
+}
+
+void run_fit(const FitOptions& o) {
+  Params p;
+  p.n_components = o.k;
+  p.covariance_type = parse_covariance_type(o.covariance);
+  p.init = parse_init_method(o.init);
+  p.backend = parse_backend(o.device);
+  p.precision = parse_precision(o.precision);
+  p.max_iter = o.max_iter;
+  p.n_init = o.n_init;
+  p.tol = o.tol;
+  p.reg_covar = o.reg_covar;
+  p.seed = o.seed;
+  p.n_threads = o.threads;
+  p.gpu_memory_budget = o.gpu_budget_mb * (1LL << 20);
+  p.validate();
+  const auto data = open_data(o.data);
+  if (!o.quiet)
+    std::printf("data: %s, %lld rows x %d dims; K=%d, covariance=%s, device=%s\n", data->describe().c_str(),
+                (long long)data->rows(), data->dim(), o.k, o.covariance.c_str(), o.device.c_str());
+  GaussianMixture g(p);
+  if (!o.quiet) {
+    std::printf("%5s %5s %20s %12s %9s %9s\n", "init", "iter", "log-likelihood", "change", "seconds", "reseeded");
+    g.set_iteration_callback([](const IterationStats& s) {
+      std::printf("%5d %5d %20.8f %12.4e %9.3f %9d\n", s.init, s.iteration, s.lower_bound, s.change, s.seconds,
+                  s.reseeded);
+      std::fflush(stdout);
+      return true;
+    });
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  g.fit(*data);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  save_model(g.model(), o.out);
+  if (!o.quiet) {
+    print_summary(g);
+    std::printf("backend %s, %.3f s, model written to %s\n", g.fit_info().backend.c_str(), secs, o.out.c_str());
+  }
+  if (o.json) {
+    const FitInfo& fi = g.fit_info();
+    double per_iter = 0;
+    for (const auto& h : fi.history) per_iter += h.seconds;
+    per_iter /= std::max<size_t>(1, fi.history.size());
+    std::int64_t peak = 0;
+    for (const auto& h : fi.history) peak = std::max(peak, h.peak_device_bytes);
+    JsonLine()
+        .add("n_iter", fi.n_iter)
+        .add("converged", fi.converged)
+        .add("lower_bound", fi.lower_bound)
+        .add("seconds", secs)
+        .add("seconds_per_iteration", per_iter)
+        .add("reseeded", fi.total_reseeded)
+        .add("backend", fi.backend)
+        .add("n_components", o.k)
+        .add("covariance_type", o.covariance)
+        .add("n_rows", (long long)data->rows())
+        .add("dim", data->dim())
+        .add("peak_device_bytes", (long long)peak)
+        .add("model", o.out)
+        .print();
+  }
+}
+
+}  // namespace
+
+void add_fit(CLI::App& app) {
+  auto o = std::make_shared<FitOptions>();
+  CLI::App* c = app.add_subcommand("fit", "Fit a Gaussian mixture to a data file (.npy, .fvecs, .bvecs)");
+  c->add_option("--data", o->data, "Input rows")->required()->check(CLI::ExistingFile);
+  c->add_option("--k", o->k, "Number of components")->required();
+  c->add_option("--out", o->out, "Model file to write")->required();
+  c->add_option("--covariance", o->covariance, "spherical | diag | full | tied")->capture_default_str();
+  c->add_option("--max-iter", o->max_iter, "EM iterations per initialisation")->capture_default_str();
+  c->add_option("--tol", o->tol, "Stop when the mean log-likelihood gains less than this")->capture_default_str();
+  c->add_option("--reg-covar", o->reg_covar, "Added to variances / covariance diagonals")->capture_default_str();
+  c->add_option("--init", o->init, "kmeans | k-means++ | random_from_data | random")->capture_default_str();
+  c->add_option("--n-init", o->n_init, "Restarts; the best is kept")->capture_default_str();
+  c->add_option("--seed", o->seed, "Random seed")->capture_default_str();
+  c->add_option("--device", o->device, "cpu | cuda | auto")->capture_default_str();
+  c->add_option("--precision", o->precision, "GPU arithmetic: fast (bf16) | precise")->capture_default_str();
+  c->add_option("--threads", o->threads, "CPU threads (0 = all)")->capture_default_str();
+  c->add_option("--gpu-memory-mb", o->gpu_budget_mb, "GPU memory budget in MiB (0 = 90% of free)");
+  c->add_flag("--json", o->json, "Print a JSON object as the last line");
+  c->add_flag("--quiet", o->quiet, "No progress lines or summary");
+  c->callback([o] { run_fit(*o); });
+}
+
+}  // namespace flashgmm::cli
