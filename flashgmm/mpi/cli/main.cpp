@@ -1,0 +1,35 @@
+// flashgmm-mpi: the distributed fit from the command line,
+//   mpirun -np R flashgmm-mpi fit --data 'shard-{rank}.npy' --k K --out model.gmm
+#include <mpi.h>
+
+#include <cstdio>
+
+#include "fit_mpi_command.hpp"
+#include "flashgmm/version.hpp"
+#include "flashgmm_mpi/collective_errors.hpp"
+
+int main(int argc, char** argv) {
+  // OpenMP threads compute; only the main thread calls MPI.
+  int provided = 0;
+  MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  const int rc = flashgmm::mpi::run_or_abort(MPI_COMM_WORLD, "flashgmm-mpi", [&] {
+    CLI::App app{"flashgmm-mpi " FLASHGMM_VERSION_STRING
+                 ": one Gaussian mixture fit over the ranks of an MPI job, each streaming its own shard"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", FLASHGMM_VERSION_STRING);
+    int code = 0;
+    flashgmm::mpi::cli::add_fit(app, code);
+    try {
+      app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+      // Every rank parses the same command line: rank 0 speaks, all exit with the same code.
+      if (rank == 0) return app.exit(e);
+      return e.get_exit_code();
+    }
+    return code;
+  });
+  MPI_Finalize();
+  return rc;
+}
