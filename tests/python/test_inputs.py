@@ -93,8 +93,9 @@ def test_gil_is_released_during_fit():
     t.join()
     elapsed = time.perf_counter() - start
     assert elapsed > 0.2, "fit too short to tell"
-    # With the GIL held by fit() the main thread could not tick until the fit ended.
-    assert len(ticks) > 0.3 * elapsed / 0.005
+    # Were the GIL held during the C++ fit, the main thread could not tick until it ended
+    # (one or two ticks); released, it ticks every few milliseconds even on a busy machine.
+    assert len(ticks) >= 20, (len(ticks), elapsed)
 
 
 @pytest.mark.filterwarnings("ignore::flashgmm.ConvergenceWarning")
