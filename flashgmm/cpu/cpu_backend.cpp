@@ -64,6 +64,7 @@ class CpuBackend final : public Backend {
     const int K = p.n_components, D = p.dim;
     const size_t kd = (size_t)K * D;
     center_.assign(p.center.begin(), p.center.end());
+    center_f_.assign(p.center.begin(), p.center.end());
     // log_norm relative to its largest finite value keeps ℓ small in float; the offset is
     // added back to log Z in float64.
     lognorm_offset_ = -std::numeric_limits<double>::infinity();
@@ -267,15 +268,17 @@ class CpuBackend final : public Backend {
             const RowOutputs& rows, std::int64_t row0) {
     const int K = cp_.n_components, D = dim_;
     // Centre the rows (keeps the expansion's terms small) and take their squared norms.
+    const float* cf = center_f_.data();
     for (int i = 0; i < nt; ++i) {
       const float* xi = x + (size_t)i * D;
       float* ci = ws.xc.data() + (size_t)i * D;
-      double s = 0;
+      float s = 0;
+#pragma omp simd reduction(+ : s)
       for (int j = 0; j < D; ++j) {
-        ci[j] = (float)((double)xi[j] - center_[j]);
-        s += (double)ci[j] * ci[j];
+        ci[j] = xi[j] - cf[j];
+        s += ci[j] * ci[j];
       }
-      ws.xnorm[i] = (float)s;
+      ws.xnorm[i] = s;
     }
     log_likelihoods(ws, nt);
     // log Z per row, then responsibilities in place.
@@ -283,7 +286,8 @@ class CpuBackend final : public Backend {
     for (int i = 0; i < nt; ++i) {
       float* li = L + (size_t)i * K;
       float m = -std::numeric_limits<float>::infinity();
-      for (int k = 0; k < K; ++k) m = std::max(m, li[k]);
+#pragma omp simd reduction(max : m)
+      for (int k = 0; k < K; ++k) m = li[k] > m ? li[k] : m;
       float s = 0;
 #pragma omp simd reduction(+ : s)
       for (int k = 0; k < K; ++k) {
@@ -409,6 +413,7 @@ class CpuBackend final : public Backend {
   int kblock_ = 1;
   ComponentParams cp_;
   std::vector<double> center_;
+  std::vector<float> center_f_;
   std::vector<float> lognorm_, bias_, scale_, bmat_, pmat_;
   std::vector<Workspace> ws_;
 };
