@@ -1,5 +1,6 @@
 #include "flashgmm_mpi/collective_errors.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <sstream>
@@ -31,15 +32,25 @@ void agree_or_throw(MPI_Comm comm, const std::string& local_error, const std::st
   MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, comm);
   if (!any) return;
   const std::vector<std::string> errors = allgather_strings(comm, local_error);
-  std::ostringstream msg;
-  if (!context.empty()) msg << context << ": ";
-  int shown = 0, failed = 0;
+  // Group ranks with the same message: "ranks 0, 2: cannot open …; rank 1: …".
+  std::vector<std::pair<std::string, std::vector<int>>> groups;
   for (size_t r = 0; r < errors.size(); ++r) {
     if (errors[r].empty()) continue;
-    ++failed;
-    if (shown < 4) msg << (shown++ ? "; " : "") << "rank " << r << ": " << errors[r];
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == errors[r]; });
+    if (it == groups.end()) groups.push_back({errors[r], {(int)r}});
+    else it->second.push_back((int)r);
   }
-  if (failed > shown) msg << " (and " << failed - shown << " more ranks)";
+  std::ostringstream msg;
+  if (!context.empty()) msg << context << ": ";
+  const size_t show = std::min<size_t>(groups.size(), 4);
+  for (size_t g = 0; g < show; ++g) {
+    const auto& ranks = groups[g].second;
+    msg << (g ? "; " : "") << (ranks.size() > 1 ? "ranks " : "rank ");
+    for (size_t i = 0; i < std::min<size_t>(ranks.size(), 8); ++i) msg << (i ? ", " : "") << ranks[i];
+    if (ranks.size() > 8) msg << " and " << ranks.size() - 8 << " more";
+    msg << ": " << groups[g].first;
+  }
+  if (groups.size() > show) msg << " (and " << groups.size() - show << " more different errors)";
   throw CollectiveError(msg.str());
 }
 

@@ -27,8 +27,8 @@ class CollectiveError : public Error {
 std::vector<std::string> allgather_strings(MPI_Comm comm, const std::string& mine);
 
 /// Collective: `local_error` is empty when this rank is fine. When any rank reports an error,
-/// every rank throws CollectiveError("<context>: rank r: <its error>; rank s: …") (the first few
-/// failing ranks are named, then a count).
+/// every rank throws CollectiveError("<context>: rank r: <its error>; ranks s, t: <theirs>")
+/// (ranks with the same message grouped; the first few messages shown, then a count).
 void agree_or_throw(MPI_Comm comm, const std::string& local_error, const std::string& context = "");
 
 /// Runs `body` and returns its exit code. A CollectiveError is printed (by rank 0 only, since
