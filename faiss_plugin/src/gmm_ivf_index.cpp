@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <limits>
 #include <unordered_set>
 
 #include <unistd.h>
@@ -201,17 +202,19 @@ std::size_t GmmIvfIndex::remove_ids(const faiss::IDSelector& sel) {
   return hit.size();
 }
 
-void GmmIvfIndex::search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels, int nprobe,
-                         SearchStats* stats) const {
-  FLASHGMM_CHECK(is_trained(), "GmmIvfIndex::search: the index is not trained");
-  FLASHGMM_CHECK(k >= 1, "GmmIvfIndex::search: k must be >= 1, got " << k);
-  FLASHGMM_CHECK(n >= 0 && (n == 0 || (x && distances && labels)), "GmmIvfIndex::search: null buffers");
+void search_distinct(const faiss::IndexIVF& ivf, faiss::Index::idx_t n, const float* x, faiss::Index::idx_t k,
+                     int nprobe, int max_copies, float* distances, faiss::Index::idx_t* labels, SearchStats* stats) {
+  using idx_t = faiss::Index::idx_t;
+  FLASHGMM_CHECK(ivf.is_trained, "search: the IVF index is not trained");
+  FLASHGMM_CHECK(k >= 1, "search: k must be >= 1, got " << k);
+  FLASHGMM_CHECK(max_copies >= 1, "search: max_copies must be >= 1, got " << max_copies);
+  FLASHGMM_CHECK(n >= 0 && (n == 0 || (x && distances && labels)), "search: null buffers");
   const auto t0 = std::chrono::steady_clock::now();
-  const idx_t np = std::min<idx_t>(nprobe > 0 ? nprobe : static_cast<idx_t>(ivf_->nprobe), nlist());
-  // Each id is stored at most max_copies_stored_ times, so the best k·m entries hold the best
-  // copy of each of the k nearest distinct ids (a better id's copies are the only ones ranked above).
-  const idx_t kf = k * max_copies_stored_;
-  const idx_t d = dim();
+  const idx_t np = std::min<idx_t>(nprobe > 0 ? nprobe : static_cast<idx_t>(ivf.nprobe), static_cast<idx_t>(ivf.nlist));
+  // Each id is stored at most max_copies times, so the best k·m entries hold the best copy of
+  // each of the k nearest distinct ids (only copies of better ids can rank above it).
+  const idx_t kf = k * max_copies;
+  const idx_t d = ivf.d;
   constexpr idx_t kBatch = 4096;
   std::vector<idx_t> keys, it;
   std::vector<float> coarse, dt;
@@ -225,9 +228,9 @@ void GmmIvfIndex::search(idx_t n, const float* x, idx_t k, float* distances, idx
     coarse.resize(keys.size());
     dt.resize(static_cast<size_t>(nb * kf));
     it.resize(dt.size());
-    ivf_->quantizer->search(nb, xb, np, coarse.data(), keys.data());
+    ivf.quantizer->search(nb, xb, np, coarse.data(), keys.data());
     faiss::IndexIVFStats st;
-    ivf_->search_preassigned(nb, xb, kf, keys.data(), coarse.data(), dt.data(), it.data(), false, &sp, &st);
+    ivf.search_preassigned(nb, xb, kf, keys.data(), coarse.data(), dt.data(), it.data(), false, &sp, &st);
     acc.ndis += static_cast<std::int64_t>(st.ndis);
     for (idx_t key : keys) acc.lists_probed += key >= 0;
 #pragma omp parallel for schedule(static) if (nb > 64)
@@ -257,6 +260,12 @@ void GmmIvfIndex::search(idx_t n, const float* x, idx_t k, float* distances, idx
     stats->lists_probed += acc.lists_probed;
     stats->seconds += acc.seconds;
   }
+}
+
+void GmmIvfIndex::search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels, int nprobe,
+                         SearchStats* stats) const {
+  FLASHGMM_CHECK(is_trained(), "GmmIvfIndex::search: the index is not trained");
+  search_distinct(*ivf_, n, x, k, nprobe, max_copies_stored_, distances, labels, stats);
 }
 
 void GmmIvfIndex::save(const std::string& path) const {

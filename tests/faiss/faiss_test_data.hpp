@@ -26,6 +26,30 @@ inline std::vector<float> gaussian_blobs(std::int64_t n, int d, int clusters, fl
   return x;
 }
 
+/// Like gaussian_blobs, but cluster c has its own spread, uniform in [sigma_lo, sigma_hi] (drawn
+/// from `layout_seed` with the centres, so base and queries share clusters), and its own weight.
+inline std::vector<float> uneven_blobs(std::int64_t n, int d, int clusters, float sigma_lo, float sigma_hi,
+                                       std::uint64_t layout_seed, std::uint64_t sample_seed) {
+  std::mt19937_64 layout(layout_seed);
+  std::normal_distribution<float> g(0.0f, 1.0f);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  std::vector<float> centres(static_cast<size_t>(clusters) * d), sigma(clusters), weight(clusters);
+  for (float& c : centres) c = g(layout);
+  for (int c = 0; c < clusters; ++c) {
+    sigma[c] = sigma_lo + (sigma_hi - sigma_lo) * u(layout);
+    weight[c] = 0.5f + u(layout);
+  }
+  std::mt19937_64 rng(sample_seed);
+  std::discrete_distribution<int> pick(weight.begin(), weight.end());
+  std::vector<float> x(static_cast<size_t>(n) * d);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const int c = pick(rng);
+    for (int j = 0; j < d; ++j)
+      x[static_cast<size_t>(i) * d + j] = centres[static_cast<size_t>(c) * d + j] + sigma[c] * g(rng);
+  }
+  return x;
+}
+
 /// Exact k nearest neighbours (ids) of each query by brute force.
 inline std::vector<faiss::Index::idx_t> exact_knn(const std::vector<float>& base, const std::vector<float>& q, int d,
                                                    int k) {

@@ -33,6 +33,14 @@ struct SearchStats {
   double seconds = 0.0;
 };
 
+/// k nearest distinct ids per query on any L2 IndexIVF whose lists hold each id at most
+/// `max_copies` times: routes with ivf.quantizer (nprobe lists; −1 keys are skipped), fetches the
+/// best k·max_copies entries and keeps each id's best copy. Rows with fewer than k distinct
+/// candidates end with label −1. Adds to *stats (may be null).
+void search_distinct(const faiss::IndexIVF& ivf, faiss::Index::idx_t n, const float* x, faiss::Index::idx_t k,
+                     int nprobe, int max_copies, float* distances, faiss::Index::idx_t* labels,
+                     SearchStats* stats = nullptr);
+
 class GmmIvfIndex {
  public:
   using idx_t = faiss::Index::idx_t;

@@ -1,0 +1,53 @@
+// flashgmm-ivf subcommands.
+#pragma once
+
+#include <string>
+
+#include "flashgmm_faiss/gmm_ivf_index.hpp"
+
+namespace flashgmm_ivf_tool {
+
+/// Options shared by build and eval: how the GMM index is trained and filled.
+struct GmmOptions {
+  int nlist = 1024;
+  std::string index_key = "IVF{nlist},Flat";
+  std::string covariance = "spherical";
+  int max_copies = flashgmm::ivf::MultiAssignParams().max_copies;
+  float min_posterior = flashgmm::ivf::MultiAssignParams().min_posterior;
+  std::string routing = "l2";
+  double probe_mass = 1.0;
+  double temperature = 1.0;
+  std::string device = "cpu";
+  int niter = 10;                      // FAISS's default for IVF quantizers
+  int max_points_per_centroid = 256;   // FAISS's default training subsample
+  int seed = 1234;
+  bool verbose = false;
+};
+flashgmm::ivf::GmmIvfParams make_params(const GmmOptions& o);
+
+struct BuildOptions {
+  std::string data, out;
+  GmmOptions gmm;
+};
+int run_build(const BuildOptions& o);
+
+struct SearchOptions {
+  std::string index, queries, out;
+  int k = 10;
+  int nprobe = 1;
+  double probe_mass = -1;  // < 0: as stored
+};
+int run_search(const SearchOptions& o);
+
+struct EvalOptions {
+  std::string data, queries, gt, csv, plot, name;
+  int k = 10;  // recall@k used for the summary (1, 10 or 100)
+  std::string nprobe = "1,2,4,8,16,32,64,128";
+  std::string probe_masses;  // optional adaptive sweep (method gmm-adaptive)
+  double target_recall = 0.9;
+  bool json = false;
+  GmmOptions gmm;
+};
+int run_eval(const EvalOptions& o);
+
+}  // namespace flashgmm_ivf_tool

@@ -1,0 +1,90 @@
+// flashgmm-ivf: build, search and evaluate GMM multi-assignment IVF indexes.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+#include <faiss/impl/FaissException.h>
+
+#include "commands.hpp"
+#include "flashgmm/error.hpp"
+
+using namespace flashgmm_ivf_tool;
+
+namespace {
+
+void add_gmm_options(CLI::App* app, GmmOptions& g) {
+  app->add_option("--nlist", g.nlist, "number of inverted lists (mixture components)")->required();
+  app->add_option("--index", g.index_key, "FAISS factory key of the IVF index; {nlist} is replaced")
+      ->capture_default_str();
+  app->add_option("--covariance", g.covariance, "mixture covariance: spherical, diag, full, tied")
+      ->capture_default_str();
+  app->add_option("--max-copies", g.max_copies, "lists per vector at most (1 = no multi-assignment)")
+      ->capture_default_str();
+  app->add_option("--min-posterior", g.min_posterior, "posterior a further list needs")->capture_default_str();
+  app->add_option("--routing", g.routing, "query probe order: l2 or posterior")->capture_default_str();
+  app->add_option("--probe-mass", g.probe_mass, "adaptive probing: stop at this posterior mass (1 = off)")
+      ->capture_default_str();
+  app->add_option("--temperature", g.temperature, "posterior temperature for adaptive probing")->capture_default_str();
+  app->add_option("--device", g.device, "EM backend: cpu, cuda or auto")->capture_default_str();
+  app->add_option("--niter", g.niter, "EM / k-means iterations")->capture_default_str();
+  app->add_option("--max-points-per-centroid", g.max_points_per_centroid,
+                  "training sample = nlist x this (FAISS's subsampling)")
+      ->capture_default_str();
+  app->add_option("--seed", g.seed, "random seed")->capture_default_str();
+  app->add_flag("--verbose", g.verbose, "per-iteration training output");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"flashgmm-ivf: IVF indexes with Gaussian-mixture coarse quantizers and multi-assignment lists"};
+  app.require_subcommand(1);
+
+  BuildOptions bo;
+  CLI::App* build = app.add_subcommand("build", "train a GMM quantizer, add the data with multi-assignment, save");
+  build->add_option("--data", bo.data, "vectors (.fvecs, .bvecs, .npy)")->required();
+  build->add_option("--out", bo.out, "index file (the mixture goes to INDEX.gmm)")->required();
+  add_gmm_options(build, bo.gmm);
+
+  SearchOptions so;
+  CLI::App* search = app.add_subcommand("search", "search a saved index (each id at most once per query)");
+  search->add_option("--index", so.index, "index written by build")->required();
+  search->add_option("--queries", so.queries, "query vectors (.fvecs, .bvecs, .npy)")->required();
+  search->add_option("--k", so.k, "neighbours per query")->capture_default_str();
+  search->add_option("--nprobe", so.nprobe, "lists to probe (upper bound with adaptive probing)")->capture_default_str();
+  search->add_option("--probe-mass", so.probe_mass, "override the stored adaptive probing mass");
+  search->add_option("--out", so.out, "neighbour ids (.ivecs int32 or .npy int64)")->required();
+
+  EvalOptions eo;
+  CLI::App* eval = app.add_subcommand("eval", "compare GMM multi-assignment with FAISS k-means IVF and top-2 spilling");
+  eval->add_option("--data", eo.data, "database vectors")->required();
+  eval->add_option("--queries", eo.queries, "query vectors")->required();
+  eval->add_option("--gt", eo.gt, "ground-truth neighbour ids (.ivecs); computed exactly when absent");
+  eval->add_option("--k", eo.k, "recall@k used for the summary: 1, 10 or 100")->capture_default_str();
+  eval->add_option("--nprobe", eo.nprobe, "nprobe values to sweep")->capture_default_str();
+  eval->add_option("--probe-masses", eo.probe_masses,
+                   "also sweep adaptive probing masses (method gmm-adaptive, nprobe cap = largest --nprobe)");
+  eval->add_option("--target-recall", eo.target_recall, "recall at which methods are compared")->capture_default_str();
+  eval->add_option("--csv", eo.csv, "write every measured point to this CSV");
+  eval->add_option("--plot", eo.plot, "PNG plot of recall vs distance computations (needs --csv, matplotlib)");
+  eval->add_option("--name", eo.name, "data set name for the plot title");
+  eval->add_flag("--json", eo.json, "print a JSON summary as the last line");
+  add_gmm_options(eval, eo.gmm);
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*build) return run_build(bo);
+    if (*search) return run_search(so);
+    if (*eval) return run_eval(eo);
+  } catch (const flashgmm::Error& e) {
+    std::fprintf(stderr, "flashgmm-ivf: error: %s\n", e.what());
+    return 1;
+  } catch (const faiss::FaissException& e) {
+    std::fprintf(stderr, "flashgmm-ivf: FAISS error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "flashgmm-ivf: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
