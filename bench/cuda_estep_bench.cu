@@ -1,0 +1,359 @@
+// E-step benchmark of the CUDA backend: medians of warm passes (resident data) at the issue's
+// shapes, each with its ratio to (a) a straightforward cuBLAS E-step that materializes the N×K
+// logits (where that fits) and (b) the tensor-core floor 4·N·K·D / (bf16 GEMM rate measured
+// here), plus peak device memory. Rows are synthesized on the fly (a generator DataSource).
+//   cuda_estep_bench [--quick] [--only NAME] [--big N]   (NAME: spherical, diag, full, naive)
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cuda/cuda_backend.hpp"
+#include "flashgmm/backend.hpp"
+#include "flashgmm/model.hpp"
+
+using namespace flashgmm;
+
+#define CK(x)                                                                          \
+  do {                                                                                 \
+    cudaError_t e_ = (x);                                                              \
+    if (e_ != cudaSuccess) {                                                           \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #x, cudaGetErrorString(e_)); \
+      std::exit(1);                                                                    \
+    }                                                                                  \
+  } while (0)
+#define CB(x)                                                                          \
+  do {                                                                                 \
+    cublasStatus_t s_ = (x);                                                           \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                 \
+      std::fprintf(stderr, "%s:%d %s: cuBLAS %d\n", __FILE__, __LINE__, #x, int(s_));  \
+      std::exit(1);                                                                    \
+    }                                                                                  \
+  } while (0)
+
+namespace {
+
+__host__ __device__ inline std::uint64_t mix(std::uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+// Approximately N(0,1): sum of four uniforms, rescaled.
+__host__ __device__ inline float noise(std::uint64_t h) {
+  const float s = float(h & 0xffff) + float((h >> 16) & 0xffff) + float((h >> 32) & 0xffff) +
+                  float((h >> 48) & 0xffff);
+  return (s / 65536.0f - 2.0f) * 1.7320508f;
+}
+
+constexpr int kClusters = 256;
+constexpr float kSigma = 0.5f;
+
+float centre(int c, int d) { return noise(mix(0x1234567ull + std::uint64_t(c) * 1000003ull + d)); }
+
+/// Rows from kClusters Gaussian-like clusters, synthesized on read (N may exceed memory).
+class GeneratorSource final : public DataSource {
+ public:
+  GeneratorSource(std::int64_t n, int d) : n_(n), d_(d), c_(std::size_t(kClusters) * d) {
+    for (int c = 0; c < kClusters; ++c)
+      for (int t = 0; t < d; ++t) c_[std::size_t(c) * d + t] = centre(c, t);
+  }
+  std::int64_t rows() const override { return n_; }
+  int dim() const override { return d_; }
+  void read(std::int64_t begin, std::int64_t count, float* out) const override {
+    for (std::int64_t i = 0; i < count; ++i) {
+      const std::uint64_t h = mix(std::uint64_t(begin + i));
+      const float* cen = c_.data() + std::size_t(h % kClusters) * d_;
+      for (int t = 0; t < d_; ++t)
+        out[i * d_ + t] = cen[t] + kSigma * noise(mix(h ^ (std::uint64_t(t) << 40)));
+    }
+  }
+  std::string describe() const override { return "generated rows"; }
+
+ private:
+  std::int64_t n_;
+  int d_;
+  std::vector<float> c_;
+};
+
+ComponentParams make_params(CovarianceType type, int k, int d) {
+  ComponentParams p;
+  p.covariance_type = type;
+  p.n_components = k;
+  p.dim = d;
+  p.center.assign(d, 0.0);
+  p.means.resize(std::size_t(k) * d);
+  for (int j = 0; j < k; ++j)
+    for (int t = 0; t < d; ++t)
+      p.means[std::size_t(j) * d + t] =
+          centre(j % kClusters, t) + 0.3 * kSigma * noise(mix(777 + std::uint64_t(j) * d + t));
+  const double prec = 1.0 / (kSigma * kSigma);
+  p.prec.assign(covariance_size(type, k, d), 0.0);
+  double logdet = 0.5 * d * std::log(prec);
+  switch (type) {
+    case CovarianceType::spherical:
+    case CovarianceType::diag:
+      std::fill(p.prec.begin(), p.prec.end(), prec);
+      break;
+    case CovarianceType::full:
+    case CovarianceType::tied:
+      for (std::size_t b = 0; b < p.prec.size(); b += std::size_t(d) * d)
+        for (int t = 0; t < d; ++t) p.prec[b + std::size_t(t) * d + t] = std::sqrt(prec);
+      break;
+  }
+  p.log_norm.assign(k, std::log(1.0 / k) - 0.5 * d * std::log(2 * M_PI) + logdet);
+  return p;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+__global__ void fill_bf16(__nv_bfloat16* p, std::int64_t n, std::uint64_t seed) {
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
+       i += std::int64_t(gridDim.x) * blockDim.x)
+    p[i] = __float2bfloat16(noise(mix(seed + i)));
+}
+
+/// bf16 GEMM rate (TFLOP/s) of cuBLAS at 8192³ on random data.
+double measure_bf16_rate(cublasHandle_t h) {
+  const int n = 8192;
+  __nv_bfloat16 *a, *b, *c;
+  CK(cudaMalloc(&a, sizeof(__nv_bfloat16) * n * n));
+  CK(cudaMalloc(&b, sizeof(__nv_bfloat16) * n * n));
+  CK(cudaMalloc(&c, sizeof(__nv_bfloat16) * n * n));
+  fill_bf16<<<1024, 256>>>(a, std::int64_t(n) * n, 1);
+  fill_bf16<<<1024, 256>>>(b, std::int64_t(n) * n, 2);
+  const float alpha = 1, beta = 0;
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  std::vector<double> t;
+  for (int r = 0; r < 13; ++r) {
+    CK(cudaEventRecord(e0));
+    CB(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, a, CUDA_R_16BF, n, b, CUDA_R_16BF,
+                    n, &beta, c, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (r >= 3) t.push_back(ms);
+  }
+  CK(cudaFree(a));
+  CK(cudaFree(b));
+  CK(cudaFree(c));
+  return 2.0 * n * n * double(n) / (median(t) * 1e-3) / 1e12;
+}
+
+// ---- the straightforward cuBLAS E-step (spherical): logits N×K, soft-max, Rᵀ·[X | 1 | ‖x‖²].
+__global__ void naive_softmax(float* l, std::int64_t n, int k, const float* c, const float* rc,
+                              const float* xa, int lda, int d) {
+  const std::int64_t row = blockIdx.x * std::int64_t(blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (row >= n) return;
+  float* lr = l + row * k;
+  const float s = xa[row * lda + d + 1];
+  float mx = -3e38f;
+  for (int j = lane; j < k; j += 32) mx = fmaxf(mx, lr[j] = c[j] + lr[j] + rc[j] * s);
+  for (int o = 16; o; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(~0u, mx, o));
+  float sum = 0;
+  for (int j = lane; j < k; j += 32) sum += __expf(lr[j] - mx);
+  for (int o = 16; o; o >>= 1) sum += __shfl_xor_sync(~0u, sum, o);
+  const float lse = mx + __logf(sum);
+  for (int j = lane; j < k; j += 32) lr[j] = __expf(lr[j] - lse);
+}
+
+__global__ void naive_features(const float* x, std::int64_t n, int d, float* xa, int lda) {
+  const std::int64_t row = blockIdx.x * std::int64_t(blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x & 31;
+  if (row >= n) return;
+  float s = 0;
+  for (int t = lane; t < d; t += 32) {
+    const float v = x[row * d + t];
+    xa[row * lda + t] = v;
+    s += v * v;
+  }
+  for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(~0u, s, o);
+  if (lane == 0) xa[row * lda + d] = 1, xa[row * lda + d + 1] = s, xa[row * lda + d + 2] = 0,
+                 xa[row * lda + d + 3] = 0;
+}
+
+/// Median ms of the naive E-step, or a negative value when N×K does not fit.
+double naive_estep_ms(cublasHandle_t h, const DataSource& src, int k, std::int64_t* bytes) {
+  const std::int64_t n = src.rows();
+  const int d = src.dim(), lda = d + 4;
+  const std::size_t need = std::size_t(n) * (k + lda + d) * 4;
+  std::size_t free_b, total_b;
+  CK(cudaMemGetInfo(&free_b, &total_b));
+  if (need > free_b * 0.92) return -1;
+  *bytes = std::int64_t(need);
+  std::vector<float> host(std::size_t(n) * d);
+  src.read(0, n, host.data());
+  float *x, *xa, *l, *bm, *c, *rc, *mom;
+  CK(cudaMalloc(&x, sizeof(float) * n * d));
+  CK(cudaMalloc(&xa, sizeof(float) * n * lda));
+  CK(cudaMalloc(&l, sizeof(float) * n * k));
+  CK(cudaMalloc(&bm, sizeof(float) * k * d));
+  CK(cudaMalloc(&c, sizeof(float) * k));
+  CK(cudaMalloc(&rc, sizeof(float) * k));
+  CK(cudaMalloc(&mom, sizeof(float) * k * lda));
+  CK(cudaMemcpy(x, host.data(), sizeof(float) * n * d, cudaMemcpyHostToDevice));
+  const ComponentParams p = make_params(CovarianceType::spherical, k, d);
+  std::vector<float> hb(std::size_t(k) * d), hc(k), hr(k);
+  for (int j = 0; j < k; ++j) {
+    double mm = 0;
+    for (int t = 0; t < d; ++t) {
+      hb[std::size_t(j) * d + t] = float(p.prec[j] * p.means[std::size_t(j) * d + t]);
+      mm += p.means[std::size_t(j) * d + t] * p.means[std::size_t(j) * d + t];
+    }
+    hc[j] = float(p.log_norm[j] - 0.5 * p.prec[j] * mm);
+    hr[j] = float(-0.5 * p.prec[j]);
+  }
+  CK(cudaMemcpy(bm, hb.data(), sizeof(float) * k * d, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(c, hc.data(), sizeof(float) * k, cudaMemcpyHostToDevice));
+  CK(cudaMemcpy(rc, hr.data(), sizeof(float) * k, cudaMemcpyHostToDevice));
+  naive_features<<<int((n + 7) / 8), 256>>>(x, n, d, xa, lda);
+  const float one = 1, zero = 0;
+  cudaEvent_t e0, e1;
+  CK(cudaEventCreate(&e0));
+  CK(cudaEventCreate(&e1));
+  std::vector<double> t;
+  for (int r = 0; r < 6; ++r) {
+    CK(cudaEventRecord(e0));
+    CB(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, k, int(n), d, &one, bm, CUDA_R_32F, d, xa,
+                    CUDA_R_32F, lda, &zero, l, CUDA_R_32F, k, CUBLAS_COMPUTE_32F_FAST_16BF,
+                    CUBLAS_GEMM_DEFAULT));
+    naive_softmax<<<int((n + 7) / 8), 256>>>(l, n, k, c, rc, xa, lda, d);
+    CB(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_T, lda, k, int(n), &one, xa, CUDA_R_32F, lda, l,
+                    CUDA_R_32F, k, &zero, mom, CUDA_R_32F, lda, CUBLAS_COMPUTE_32F_FAST_16BF,
+                    CUBLAS_GEMM_DEFAULT));
+    CK(cudaEventRecord(e1));
+    CK(cudaEventSynchronize(e1));
+    float ms;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    if (r >= 1) t.push_back(ms);
+  }
+  for (float* q : {x, xa, l, bm, c, rc, mom}) CK(cudaFree(q));
+  return median(t);
+}
+
+struct Result {
+  double first_ms, median_ms, spread_ms;
+  std::int64_t peak;
+  std::string name;
+  SuffStats stats;
+};
+
+double rel_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+  return std::sqrt(num / den);
+}
+
+Result run_backend(CovarianceType type, Precision pr, const DataSource& src, int k, int reps) {
+  Params prm;
+  prm.backend = BackendKind::cuda;
+  prm.precision = pr;
+  prm.covariance_type = type;
+  prm.n_components = k;
+  auto be = cuda::make_backend(prm, src.dim());
+  be->set_params(make_params(type, k, src.dim()));
+  SuffStats st(type, k, src.dim());
+  auto t0 = std::chrono::steady_clock::now();
+  be->estep_source(src, nullptr, &st, RowOutputs{}, 0);  // uploads, then the first pass
+  const double first = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    st.zero();
+    t0 = std::chrono::steady_clock::now();
+    be->estep_source(src, nullptr, &st, RowOutputs{}, 0);
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  double nsum = 0;
+  for (double v : st.nk) nsum += v;
+  if (std::abs(nsum - double(src.rows())) > 1e-2 * src.rows() || !std::isfinite(st.log_likelihood))
+    std::printf("  WARNING: sum N_k = %.6g for %lld rows, loglik %.6g\n", nsum,
+                (long long)src.rows(), st.log_likelihood);
+  std::sort(t.begin(), t.end());
+  return {first, median(t), t.back() - t.front(), be->info().peak_device_bytes, be->info().name, st};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool quick = false;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) quick = true;
+    if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+  }
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  cublasHandle_t h;
+  CB(cublasCreate(&h));
+  const double rate = measure_bf16_rate(h);
+  std::printf("device: %s, %d SMs; cuBLAS bf16 GEMM 8192^3: %.0f TFLOP/s\n", prop.name,
+              prop.multiProcessorCount, rate);
+  struct Shape {
+    CovarianceType type;
+    std::int64_t n;
+    int k, d;
+  };
+  std::vector<Shape> shapes = {
+      {CovarianceType::spherical, 1 << 20, 1024, 128}, {CovarianceType::diag, 1 << 20, 1024, 128},
+      {CovarianceType::spherical, 1 << 20, 1024, 96},  {CovarianceType::diag, 1 << 20, 1024, 96},
+      {CovarianceType::spherical, 10 << 20, 1024, 96}, {CovarianceType::diag, 10 << 20, 1024, 96},
+      {CovarianceType::spherical, 1 << 20, 4096, 128}, {CovarianceType::diag, 1 << 20, 4096, 128},
+      {CovarianceType::full, 1 << 20, 256, 64},        {CovarianceType::full, 1 << 20, 1024, 128},
+  };
+  std::printf("%-9s %9s %5s %4s %-8s %10s %9s %8s %9s %10s %10s\n", "type", "N", "K", "D", "mode",
+              "median_ms", "spread", "first_ms", "x_floor", "x_naive", "peak_MiB");
+  for (const Shape& s : shapes) {
+    if (!only.empty() && only != to_string(s.type) && only != "naive") continue;
+    if (quick && s.n > (1 << 20)) continue;
+    GeneratorSource src(s.n, s.d);
+    double naive = -1;
+    std::int64_t naive_bytes = 0;
+    if (s.type == CovarianceType::spherical && (only.empty() || only == "naive")) {
+      naive = naive_estep_ms(h, src, s.k, &naive_bytes);
+      if (naive > 0)
+        std::printf("  naive cuBLAS (N×K logits, %.1f GB): %.2f ms\n", naive_bytes / 1e9, naive);
+      else
+        std::printf("  naive cuBLAS: N×K does not fit\n");
+    }
+    if (only == "naive") continue;
+    const double flops = s.type == CovarianceType::full ? 4.0 * s.n * s.k * double(s.d) * s.d
+                                                        : 4.0 * s.n * s.k * double(s.d);
+    const double floor_ms = flops / (rate * 1e12) * 1e3;
+    SuffStats fast_stats;
+    for (Precision pr : {Precision::fast, Precision::precise}) {
+      const bool heavy = s.type == CovarianceType::full && s.k >= 1024;
+      if (pr == Precision::precise && (quick || s.n > (1 << 20) || heavy)) continue;
+      const int reps = heavy || pr == Precision::precise ? 3 : 9;
+      const Result r = run_backend(s.type, pr, src, s.k, reps);
+      std::printf("%-9s %9lld %5d %4d %-8s %10.3f %9.3f %8.1f %9.2f %10s %10.1f\n",
+                  to_string(s.type).c_str(), (long long)s.n, s.k, s.d, to_string(pr).c_str(),
+                  r.median_ms, r.spread_ms, r.first_ms, r.median_ms / floor_ms,
+                  naive > 0 ? std::to_string(r.median_ms / naive).substr(0, 6).c_str() : "-",
+                  r.peak / 1048576.0);
+      if (pr == Precision::fast) fast_stats = r.stats;
+      else
+        std::printf("  fast vs precise, relative difference: N_k %.2e, sum r x %.2e, second moments %.2e\n",
+                    rel_diff(fast_stats.nk, r.stats.nk), rel_diff(fast_stats.sx, r.stats.sx),
+                    rel_diff(fast_stats.sxx, r.stats.sxx));
+      std::fflush(stdout);
+    }
+  }
+  std::printf("floor = %s / measured bf16 rate; times are wall-clock per E-step pass on resident data\n",
+              "4·N·K·D (full: 4·N·K·D²)");
+  cublasDestroy(h);
+  return 0;
+}
