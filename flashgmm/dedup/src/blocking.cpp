@@ -53,6 +53,35 @@ GaussianMixture fit_blocking_mixture(const RowReader& reader, const DedupParams&
   return gmm;
 }
 
+Model tempered(const Model& m, double t) {
+  Model out = m;
+  if (t == 1.0) return out;
+  const int k = m.n_components, d = m.dim;
+  std::vector<double> logw(k);
+  for (int c = 0; c < k; ++c) {
+    double logdet = 0.0;  // log|Σ_c| (tied: shared, cancels in the normalisation)
+    switch (m.covariance_type) {
+      case CovarianceType::spherical: logdet = d * std::log(m.covariances[c]); break;
+      case CovarianceType::diag:
+        for (int j = 0; j < d; ++j) logdet += std::log(m.covariances[static_cast<std::size_t>(c) * d + j]);
+        break;
+      case CovarianceType::full:  // P·Pᵀ = Σ⁻¹ with P triangular: log|Σ| = −2·Σ log P_jj
+        for (int j = 0; j < d; ++j)
+          logdet -= 2.0 * std::log(m.precisions_cholesky[(static_cast<std::size_t>(c) * d + j) * d + j]);
+        break;
+      case CovarianceType::tied: break;
+    }
+    logw[c] = std::log(m.weights[c]) / t + 0.5 * (1.0 - 1.0 / t) * logdet;
+  }
+  const double top = *std::max_element(logw.begin(), logw.end());
+  double sum = 0.0;
+  for (int c = 0; c < k; ++c) sum += (out.weights[c] = std::exp(logw[c] - top));
+  for (int c = 0; c < k; ++c) out.weights[c] /= sum;
+  for (double& v : out.covariances) v *= t;
+  out.update_precisions_cholesky();
+  return out;
+}
+
 Blocking assign_rows(const GaussianMixture& gmm, const RowReader& reader, const DedupParams& p,
                      const ProgressCallback& progress) {
   const std::int64_t n = reader.rows();

@@ -32,6 +32,11 @@ int auto_components(std::int64_t n);
 GaussianMixture fit_blocking_mixture(const RowReader& reader, const DedupParams& p, int k,
                                      const ProgressCallback& progress);
 
+/// The mixture whose posteriors are those of `m` at temperature t: covariances t·Σ_k, weights
+/// ∝ w_k^(1/t)·|Σ_k|^((1−1/t)/2), so that log w'_k − ½log|tΣ_k| − ½d²/t equals
+/// (log w_k − ½log|Σ_k| − ½d²)/t up to a constant.
+Model tempered(const Model& m, double t);
+
 /// Assigns every row (read_checked, in chunks of p.chunk_rows) to its top components: the first
 /// always, the next ones while their posterior is ≥ p.min_posterior, at most p.max_assign.
 Blocking assign_rows(const GaussianMixture& gmm, const RowReader& reader, const DedupParams& p,

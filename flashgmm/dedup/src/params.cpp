@@ -30,6 +30,8 @@ void DedupParams::validate() const {
   FLASHGMM_CHECK(max_assign >= 1, "max_assign (m) must be >= 1, got " << max_assign);
   FLASHGMM_CHECK(std::isfinite(min_posterior) && min_posterior > 0.0 && min_posterior <= 1.0,
                  "min_posterior (tau) must be in (0, 1], got " << min_posterior);
+  FLASHGMM_CHECK(std::isfinite(temperature) && temperature >= 1.0,
+                 "temperature must be a finite number >= 1, got " << temperature);
   FLASHGMM_CHECK(fit_sample >= 0, "fit_sample must be >= 0 (0 = automatic), got " << fit_sample);
   FLASHGMM_CHECK(max_iter >= 1, "max_iter must be >= 1, got " << max_iter);
   FLASHGMM_CHECK(std::isfinite(tol) && tol >= 0.0, "tol must be >= 0, got " << tol);

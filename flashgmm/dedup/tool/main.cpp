@@ -35,7 +35,7 @@ std::string summary_line(const DedupSummary& s, const DedupParams& p) {
   cli::JsonLine j;
   j.add("n", static_cast<long long>(s.n)).add("dim", s.dim).add("metric", to_string(p.metric))
       .add("threshold", p.threshold).add("n_components", s.n_components).add("max_assign", p.max_assign)
-      .add("min_posterior", p.min_posterior).add("backend", s.backend)
+      .add("min_posterior", p.min_posterior).add("temperature", p.temperature).add("backend", s.backend)
       .add("mean_assignments", s.mean_assignments).add("max_bucket", static_cast<long long>(s.max_bucket))
       .add("candidate_pairs", static_cast<long long>(s.candidate_pairs))
       .add("pairs_compared", static_cast<long long>(s.pairs_compared))
@@ -60,8 +60,8 @@ std::string summary_line(const DedupSummary& s, const DedupParams& p) {
 void print_summary(const DedupSummary& s, const DedupParams& p, const std::string& input) {
   std::printf("input: %s, %lld rows x %d dims; %s %s %g\n", input.c_str(), (long long)s.n, s.dim,
               to_string(p.metric).c_str(), p.metric == Metric::cosine ? "similarity >=" : "distance <=", p.threshold);
-  std::printf("blocking: K=%d components (%s), m=%d, tau=%g: %.3f components per row, largest bucket %lld rows\n",
-              s.n_components, s.backend.c_str(), p.max_assign, p.min_posterior, s.mean_assignments,
+  std::printf("blocking: K=%d components (%s), m=%d, tau=%g, T=%g: %.3f components per row, largest bucket %lld rows\n",
+              s.n_components, s.backend.c_str(), p.max_assign, p.min_posterior, p.temperature, s.mean_assignments,
               (long long)s.max_bucket);
   std::printf("pairs compared: %lld of %.4g (N^2/2): %.1fx fewer than brute force\n", (long long)s.pairs_compared,
               s.brute_force_pairs, s.reduction);
@@ -148,6 +148,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-assign,-m", p.max_assign, "components per vector at most")->capture_default_str();
   app.add_option("--min-posterior,--tau", p.min_posterior, "posterior needed for a second or later component")
+      ->capture_default_str();
+  app.add_option("--temperature", p.temperature, "T >= 1: assign by posteriors at temperature T (spreads border rows)")
       ->capture_default_str();
   app.add_option("--covariance", o.covariance, "spherical|diag|full|tied")->capture_default_str();
   app.add_option("--fit-sample", p.fit_sample, "rows the mixture is fitted on; 0 = min(N, max(65536, 64K))")

@@ -40,6 +40,11 @@ struct DedupParams {
   /// τ in (0, 1]: a component beyond the first is used only when its posterior is ≥ τ.
   /// Lower τ / higher m: more pairs compared, fewer near duplicates split across components.
   double min_posterior = 0.01;
+  /// T ≥ 1: assignments use the mixture's posteriors at temperature T, p_k ∝ (w_k·N(x|k))^(1/T)
+  /// (computed exactly, by a mixture with T·Σ_k and adjusted weights). A fitted mixture is
+  /// over-confident near its component borders in high dimension; T > 1 spreads border rows over
+  /// their neighbouring components, so near duplicates on either side still share one.
+  double temperature = 2.0;
   CovarianceType covariance_type = CovarianceType::diag;
   /// Rows the mixture is fitted on, drawn at random. 0 = automatic: min(N, max(65536, 64·K)).
   std::int64_t fit_sample = 0;
