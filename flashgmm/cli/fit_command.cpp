@@ -14,6 +14,8 @@ namespace {
 
 struct FitOptions {
   std::string data, out, covariance = "full", init = "kmeans", device = "cpu", precision = "precise";
+  std::string init_model;  // --init-model: warm start from a saved model
+  bool k_given = false, covariance_given = false;
   int k = 0, max_iter = 100, n_init = 1, threads = 0;
   double tol = 1e-3, reg_covar = 1e-6;
   std::uint64_t seed = 0;
@@ -52,10 +54,20 @@ void print_summary(const GaussianMixture& g) {
   if (m.n_components > show) std::printf("%6s (%d more components)\n", "...", m.n_components - show);
 }
 
-void run_fit(const FitOptions& o) {
+void run_fit(FitOptions o) {
+  // --init-model: EM continues from a saved model (Params::warm_start); K and the covariance type
+  // default to the model's, and must match it when given.
+  Model start;
+  if (!o.init_model.empty()) {
+    start = load_model(o.init_model);
+    if (!o.k_given) o.k = start.n_components;
+    if (!o.covariance_given) o.covariance = to_string(start.covariance_type);
+  }
+  FLASHGMM_CHECK(o.k_given || !o.init_model.empty(), "fit: --k is required (or --init-model MODEL)");
   Params p;
   p.n_components = o.k;
   p.covariance_type = parse_covariance_type(o.covariance);
+  p.warm_start = !o.init_model.empty();
   p.init = parse_init_method(o.init);
   p.backend = parse_backend(o.device);
   p.precision = parse_precision(o.precision);
@@ -72,6 +84,10 @@ void run_fit(const FitOptions& o) {
     std::printf("data: %s, %lld rows x %d dims; K=%d, covariance=%s, device=%s\n", data->describe().c_str(),
                 (long long)data->rows(), data->dim(), o.k, o.covariance.c_str(), o.device.c_str());
   GaussianMixture g(p);
+  if (p.warm_start) {
+    g.set_model(std::move(start));
+    if (!o.quiet) std::printf("warm start from %s\n", o.init_model.c_str());
+  }
   if (!o.quiet) {
     std::printf("%5s %5s %20s %12s %9s %9s\n", "init", "iter", "log-likelihood", "change", "seconds", "reseeded");
     g.set_iteration_callback([](const IterationStats& s) {
@@ -120,9 +136,10 @@ void add_fit(CLI::App& app) {
   auto o = std::make_shared<FitOptions>();
   CLI::App* c = app.add_subcommand("fit", "Fit a Gaussian mixture to a data file (.npy, .fvecs, .bvecs)");
   c->add_option("--data", o->data, "Input rows")->required()->check(CLI::ExistingFile);
-  c->add_option("--k", o->k, "Number of components")->required();
+  CLI::Option* k_opt = c->add_option("--k", o->k, "Number of components (default with --init-model: the model's)");
   c->add_option("--out", o->out, "Model file to write")->required();
-  c->add_option("--covariance", o->covariance, "spherical | diag | full | tied")->capture_default_str();
+  CLI::Option* cov_opt =
+      c->add_option("--covariance", o->covariance, "spherical | diag | full | tied")->capture_default_str();
   c->add_option("--max-iter", o->max_iter, "EM iterations per initialisation")->capture_default_str();
   c->add_option("--tol", o->tol, "Stop when the mean log-likelihood gains less than this")->capture_default_str();
   c->add_option("--reg-covar", o->reg_covar, "Added to variances / covariance diagonals")->capture_default_str();
@@ -133,9 +150,16 @@ void add_fit(CLI::App& app) {
   c->add_option("--precision", o->precision, "GPU arithmetic: fast (bf16) | precise")->capture_default_str();
   c->add_option("--threads", o->threads, "CPU threads (0 = all)")->capture_default_str();
   c->add_option("--gpu-memory-mb", o->gpu_budget_mb, "GPU memory budget in MiB (0 = 90% of free)");
+  c->add_option("--init-model", o->init_model,
+                "Resume: start EM from this saved model (warm start; --n-init is ignored)")
+      ->check(CLI::ExistingFile);
   c->add_flag("--json", o->json, "Print a JSON object as the last line");
   c->add_flag("--quiet", o->quiet, "No progress lines or summary");
-  c->callback([o] { run_fit(*o); });
+  c->callback([o, k_opt, cov_opt] {
+    o->k_given = k_opt->count() > 0;
+    o->covariance_given = cov_opt->count() > 0;
+    run_fit(*o);
+  });
 }
 
 }  // namespace flashgmm::cli

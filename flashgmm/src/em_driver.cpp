@@ -37,6 +37,16 @@ void allreduce(SuffStats& s, Communicator* comm) {
   s.n_rows = (std::int64_t)buf[o++];
 }
 
+// The backends accumulate products of float32 rows (x·xᵀ for full covariances, x² for diag):
+// with |x| near 1e19 or above they overflow, and the M-step would see infinite covariances and
+// report every component "collapsed". Name the real problem instead.
+bool stats_finite(const SuffStats& s) {
+  for (const auto* v : {&s.nk, &s.sx, &s.sxx})
+    for (double x : *v)
+      if (!std::isfinite(x)) return false;
+  return true;
+}
+
 // Re-seeds each collapsed component at the worst-explained sample row not yet used, with the
 // weighted average covariance of the healthy components and weight 1/K (then renormalised).
 int reseed(Model& m, const std::vector<int>& collapsed, const init::Sample& sample, Backend& backend) {
@@ -114,6 +124,10 @@ RunResult run_one(const Params& p, const FitInput& in, Model model, const init::
     FLASHGMM_CHECK(std::isfinite(new_lb),
                    "the log-likelihood became non-finite at iteration " << it
                        << "; the data may have extreme magnitudes: scale it or increase reg_covar");
+    FLASHGMM_CHECK(stats_finite(stats),
+                   "the E-step statistics overflowed at iteration " << it
+                       << " (float32 products of rows exceed 3.4e38); the data has extreme magnitudes: "
+                          "scale it");
     const MStepResult ms = m_step(stats, center, p.reg_covar, p.min_component_count, model);
     const int reseeded = reseed(model, ms.collapsed, sample, backend);
     r.reseeded += reseeded;

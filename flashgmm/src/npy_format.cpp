@@ -175,6 +175,9 @@ class NpySource final : public DataSource {
   const float* contiguous() const override {
     // mmap returns page-aligned memory, so only the header length decides float alignment.
     if (item_ != 4 || offset_ % alignof(float) != 0) return nullptr;
+    // Callers read the mapping directly (every pass of a fit asks again): check, as read() does,
+    // that the file still has every row, so a file cut since it was opened is an Error, not SIGBUS.
+    file_.check_still_covers(offset_ + static_cast<std::uint64_t>(rows_) * dim_ * item_);
     return reinterpret_cast<const float*>(file_.data() + offset_);
   }
 
