@@ -1,6 +1,7 @@
 // flashgmm dedup: bucket-by-bucket exact comparisons, largest buckets first, OpenMP over buckets.
 #include "compare.hpp"
 
+#include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -10,38 +11,55 @@
 #include <numeric>
 
 #include "flashgmm/error.hpp"
+#include "src/blas.hpp"
 
 namespace flashgmm::dedup::detail {
 
 namespace {
 
-constexpr std::int64_t kTile = 64;  // rows per tile side: two tiles of D ≤ 1024 floats stay in L2
+// Rows per tile side. A tile pair's products come from one GEMM (kTile × kTile scores, 64 KiB),
+// which screens the pairs with a safety margin; the survivors — near duplicates and pairs close
+// to the threshold — are then decided one by one by PairTest, the function the quality check
+// uses too. The GEMM also multiplies pairs another bucket owns (rows in several components);
+// those are skipped before screening and not counted as compared.
+constexpr std::int64_t kTile = 128;
 
 struct BucketWork {
-  std::vector<float> x;            // the bucket's prepared rows
-  std::vector<std::int32_t> comps; // their component lists (m each)
-  std::vector<char> single;        // row has one component: every pair with another single row is ours
-  std::vector<RowPair> similar;    // similar pairs found in this bucket
+  std::vector<float> x;             // the bucket's prepared rows
+  std::vector<float> norm2;         // their squared norms (l2)
+  std::vector<std::int32_t> comps;  // their component lists (m each)
+  std::vector<char> single;         // row has one component: every pair with another single row is ours
+  std::vector<float> scores;        // kTile × kTile products of a tile pair
+  std::vector<RowPair> similar;     // similar pairs found in this bucket
 };
 
-template <Metric M>
-std::int64_t compare_bucket(std::int32_t c, const std::int64_t* rows, std::int64_t nb, int m, int d, float cut,
-                            BucketWork& w, const std::atomic<bool>& stop) {
+std::int64_t compare_bucket(std::int32_t c, const std::int64_t* rows, std::int64_t nb, int m, int d,
+                            const PairTest& test, BucketWork& w, const std::atomic<bool>& stop) {
   std::int64_t compared = 0;
+  const bool cosine = test.metric == Metric::cosine;
+  if (!cosine) {
+    w.norm2.resize(nb);
+    for (std::int64_t i = 0; i < nb; ++i) w.norm2[i] = dot(&w.x[i * d], &w.x[i * d], d);
+  }
+  w.scores.resize(kTile * kTile);
   for (std::int64_t i0 = 0; i0 < nb; i0 += kTile) {
     if (stop.load(std::memory_order_relaxed)) return compared;
-    const std::int64_t i1 = std::min(nb, i0 + kTile);
+    const std::int64_t ni = std::min(kTile, nb - i0);
     for (std::int64_t j0 = i0; j0 < nb; j0 += kTile) {
-      const std::int64_t j1 = std::min(nb, j0 + kTile);
-      for (std::int64_t i = i0; i < i1; ++i) {
-        const float* xi = w.x.data() + i * d;
+      const std::int64_t nj = std::min(kTile, nb - j0);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(ni), static_cast<int>(nj), d, 1.0f,
+                  &w.x[i0 * d], d, &w.x[j0 * d], d, 0.0f, w.scores.data(), static_cast<int>(kTile));
+      for (std::int64_t i = i0; i < i0 + ni; ++i) {
         const std::int32_t* ci = w.comps.data() + i * m;
-        for (std::int64_t j = std::max(j0, i + 1); j < j1; ++j) {
+        const float* si = w.scores.data() + (i - i0) * kTile - j0;
+        for (std::int64_t j = std::max(j0, i + 1); j < j0 + nj; ++j) {
           if (!(w.single[i] && w.single[j]) && smallest_shared(ci, w.comps.data() + j * m, m) != c) continue;
           ++compared;
-          const float* xj = w.x.data() + j * d;
-          const bool hit = M == Metric::cosine ? dot(xi, xj, d) >= cut : squared_distance(xi, xj, d) <= cut;
-          if (hit) w.similar.emplace_back(rows[i], rows[j]);
+          // Screen: products carry rounding of order d·eps·|x||y|; 1e-3 relative is far above it.
+          const bool maybe = cosine ? si[j] >= test.cut - 1e-3f
+                                    : w.norm2[i] + w.norm2[j] - 2.0f * si[j] <=
+                                          test.cut + 1e-3f * (w.norm2[i] + w.norm2[j]) + 1e-30f;
+          if (maybe && test(&w.x[i * d], &w.x[j * d])) w.similar.emplace_back(rows[i], rows[j]);
         }
       }
     }
@@ -68,6 +86,7 @@ CompareStats compare_buckets(const Blocking& blocks, const RowReader& reader, co
   std::exception_ptr error;
   std::int64_t done_pairs = 0;
   const int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+  const blas::SingleThreadedScope one_blas_thread;  // our threads run one GEMM each
 
 #pragma omp parallel num_threads(threads)
   {
@@ -90,10 +109,7 @@ CompareStats compare_buckets(const Blocking& blocks, const RowReader& reader, co
           w.single[i] = m == 1 || a[1] < 0;
         }
         w.similar.clear();
-        const std::int64_t compared =
-            test.metric == Metric::cosine
-                ? compare_bucket<Metric::cosine>(c, rows, nb, m, d, test.cut, w, stop)
-                : compare_bucket<Metric::l2>(c, rows, nb, m, d, test.cut, w, stop);
+        const std::int64_t compared = compare_bucket(c, rows, nb, m, d, test, w, stop);
         std::lock_guard<std::mutex> lock(mu);
         st.pairs_compared += compared;
         st.duplicate_pairs += static_cast<std::int64_t>(w.similar.size());

@@ -34,7 +34,7 @@ struct CompareStats {
   std::int64_t duplicate_pairs = 0;  ///< evaluated pairs within the threshold
 };
 
-/// Compares the pairs of every bucket, merges similar pairs in `groups`, and appends the similar
+/// Compares the pairs of every bucket (GEMM-screened tiles, survivors decided by `test`), merges similar pairs in `groups`, and appends the similar
 /// pairs that involve a row of `watch` to *watched (sorted on return). Parallel over buckets.
 CompareStats compare_buckets(const Blocking& blocks, const RowReader& reader, const PairTest& test,
                              UnionFind& groups, const RowSet& watch, std::vector<RowPair>* watched,

@@ -40,9 +40,9 @@ DedupResult deduplicate(const DataSource& data, const DedupParams& p, const Prog
 
   auto t = std::chrono::steady_clock::now();
   GaussianMixture gmm = fit_blocking_mixture(reader, p, k, progress);
-  if (p.temperature != 1.0) gmm.set_model(tempered(gmm.model(), p.temperature));
   s.fit_seconds = since(t);
   s.backend = gmm.fit_info().backend;
+  if (p.temperature != 1.0) gmm.set_model(tempered(gmm.model(), p.temperature));
   s.n_components = k;
 
   t = std::chrono::steady_clock::now();

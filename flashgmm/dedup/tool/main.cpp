@@ -19,7 +19,7 @@ using namespace flashgmm;
 using namespace flashgmm::dedup;
 
 struct Options {
-  std::string input, ids, groups, keep, format, summary_json, covariance = "diag", device = "auto";
+  std::string input, ids, groups, keep, format, summary_json, covariance = "tied", device = "auto";
   std::optional<double> threshold, radius;
   DedupParams p;
   bool json = false, progress = false, no_progress = false, quiet = false;
