@@ -262,6 +262,19 @@ TEST(DistributedFitErrors, MismatchedParametersStopEveryRank) {
   expect_collective_error(g, local, nullptr, "ranks disagree on parameter n_components: rank 0 has 4");
 }
 
+TEST(DistributedFitErrors, DifferentBackendsStopEveryRank) {
+  if (world_size() < 2) GTEST_SKIP() << "needs 2 ranks";
+  const Shards s = make_shards(600, 3, 2, -1);
+  const MatrixSource local = s.local();
+  Params p = test_params(CovarianceType::diag);
+  if (world_rank() == 1) {
+    p.backend = BackendKind::cuda;  // checked before any backend is created: no GPU needed
+    p.precision = Precision::fast;
+  }
+  GaussianMixture g(p);
+  expect_collective_error(g, local, nullptr, "ranks disagree on parameter backend: rank 0 has cpu, rank 1 has cuda (fast)");
+}
+
 TEST(DistributedFitErrors, NanOnOneRankStopsEveryRankNamingIt) {
   Shards s = make_shards(900, 3, 2, -1);
   const int last = world_size() - 1;

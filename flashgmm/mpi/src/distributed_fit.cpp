@@ -5,6 +5,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "flashgmm/backend.hpp"
 #include "src/data_checks.hpp"
 
 namespace flashgmm::mpi {
@@ -76,6 +77,16 @@ std::string first_disagreement(const std::vector<Record>& recs, const Record& ke
   return "";
 }
 
+// The core re-seeds collapsed components from an E-step over the init sample that every rank
+// runs with its own backend (em_driver.cpp, reseed()): different backends or GPU precisions could
+// pick different rows and the ranks' models would silently diverge. Until that choice is made
+// on one rank, require the same effective backend everywhere.
+std::string effective_backend(const Params& p) {
+  BackendKind b = p.backend;
+  if (b == BackendKind::automatic) b = cuda_available() ? BackendKind::cuda : BackendKind::cpu;
+  return b == BackendKind::cuda ? "cuda (" + to_string(p.precision) + ")" : to_string(b);
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> model_defining_params(const Params& p) {
@@ -103,7 +114,7 @@ void fit_distributed(GaussianMixture& gm, const DataSource& local, const float* 
   const MPI_Comm c = comm.comm();
   const Params& p = gm.params();
   // 1. Shape, weights and parameters agree across ranks.
-  Record mine = {{"dim", std::to_string(local.dim())}};
+  Record mine = {{"dim", std::to_string(local.dim())}, {"backend", effective_backend(p)}};
   for (auto& kv : model_defining_params(p)) mine.push_back(std::move(kv));
   if (p.warm_start) {
     const Model& m = gm.model();

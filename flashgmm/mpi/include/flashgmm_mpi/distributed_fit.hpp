@@ -21,7 +21,9 @@ std::vector<std::pair<std::string, std::string>> model_defining_params(const Par
 /// input stops every rank with the same CollectiveError naming the ranks at fault instead of
 /// one rank failing while the others wait:
 ///  - every rank has the same dimension and the same model-defining parameters (and, with
-///    warm_start, the same current model) and either all or none pass sample weights;
+///    warm_start, the same current model), the same effective E-step backend (cpu, or cuda with
+///    the same precision: re-seeding evaluates the init sample on each rank's backend), and
+///    either all ranks with rows pass sample weights or none does;
 ///  - the parameters are valid for the data (n_components ≤ total rows, …);
 ///  - each rank's rows are finite and its weights finite and ≥ 0, summing to > 0 over all ranks.
 /// `local` may have zero rows. Errors after these checks (a file shrinking mid-fit, a device
