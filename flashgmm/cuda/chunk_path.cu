@@ -187,6 +187,7 @@ int blocks_for(std::int64_t n, int threads) { return int((n + threads - 1) / thr
 void EstepEngine::gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                        const float* a, int lda, const float* b, int ldb, float* c, int ldc,
                        float beta) {
+  ensure_cublas_workspace();
   const float alpha = 1.0f;
   const cublasComputeType_t ct = params_.precision == Precision::fast
                                      ? CUBLAS_COMPUTE_32F_FAST_16BF
@@ -199,6 +200,7 @@ void EstepEngine::gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n,
 void EstepEngine::gemm_batched(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
                                const float* a, int lda, long long sa, const float* b, int ldb,
                                long long sb, float* c, int ldc, long long sc, int batch) {
+  ensure_cublas_workspace();
   const float alpha = 1.0f, beta = 0.0f;
   const cublasComputeType_t ct = params_.precision == Precision::fast
                                      ? CUBLAS_COMPUTE_32F_FAST_16BF

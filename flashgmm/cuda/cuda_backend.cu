@@ -181,25 +181,31 @@ class CudaBackend final : public Backend {
     return b;
   }
 
-  void ensure_slots(std::int64_t rows, bool weights) {
+  void ensure_slots(std::int64_t rows, bool device_buffers) {
     for (auto& s : slots_) {
-      if (s.cap >= rows && (!weights || !s.w.empty())) continue;
+      if (s.cap >= rows && (!device_buffers || !s.x.empty())) continue;
       s.x = {}, s.w = {};
-      s.x = DeviceArray<float>(mem_, rows * dim_, "streamed data chunk");
-      s.w = DeviceArray<float>(mem_, rows, "streamed weights chunk");
-      s.pin_x = PinnedBuffer(rows * dim_ * 4);
-      s.pin_w = PinnedBuffer(rows * 4);
-      s.cap = rows;
+      if (device_buffers) {
+        s.x = DeviceArray<float>(mem_, rows * dim_, "streamed data chunk");
+        s.w = DeviceArray<float>(mem_, rows, "streamed weights chunk");
+      }
+      if (s.cap < rows) {
+        s.pin_x = PinnedBuffer(rows * dim_ * 4);
+        s.pin_w = PinnedBuffer(rows * 4);
+      }
+      s.cap = std::max(s.cap, rows);
     }
   }
 
   // Feeds [0, n) through the slots; `sink(slot, begin, count)` queues the work on compute_.
+  // With `dest`, chunks are copied straight to dest + begin·D (the resident upload) instead.
   template <typename Sink>
-  void pipeline(const DataSource& src, const float* w, std::int64_t chunk, Sink&& sink) {
+  void pipeline(const DataSource& src, const float* w, std::int64_t chunk, Sink&& sink,
+                float* dest = nullptr) {
     const std::int64_t n = src.rows();
     const float* direct = src.contiguous();
     const bool direct_pinned = direct && is_pinned(direct);
-    ensure_slots(chunk, w != nullptr);
+    ensure_slots(chunk, dest == nullptr);
     int i = 0;
     for (std::int64_t b = 0; b < n; b += chunk, ++i) {
       Slot& s = slots_[i % kSlots];
@@ -207,8 +213,8 @@ class CudaBackend final : public Backend {
       if (s.pending) FLASHGMM_CUDA_CHECK(cudaEventSynchronize(s.consumed));
       const float* from = direct_pinned ? direct + b * dim_ : static_cast<const float*>(s.pin_x.get());
       if (!direct_pinned) parallel_read(src, b, cnt, static_cast<float*>(s.pin_x.get()));
-      FLASHGMM_CUDA_CHECK(cudaMemcpyAsync(s.x.get(), from, cnt * dim_ * 4, cudaMemcpyHostToDevice,
-                                          copy_));
+      float* to = dest ? dest + b * dim_ : s.x.get();
+      FLASHGMM_CUDA_CHECK(cudaMemcpyAsync(to, from, cnt * dim_ * 4, cudaMemcpyHostToDevice, copy_));
       if (w) {
         std::memcpy(s.pin_w.get(), w + b, cnt * 4);
         FLASHGMM_CUDA_CHECK(
@@ -241,11 +247,9 @@ class CudaBackend final : public Backend {
     resident_ = {}, resident_w_ = {};
     resident_src_ = nullptr;
     resident_ = DeviceArray<float>(mem_, n * dim_, "resident data");
-    const std::int64_t chunk = stream_chunk_rows(0, n);
-    pipeline(src, nullptr, chunk, [&](Slot& s, std::int64_t b, std::int64_t cnt) {
-      FLASHGMM_CUDA_CHECK(cudaMemcpyAsync(resident_.get() + b * dim_, s.x.get(), cnt * dim_ * 4,
-                                          cudaMemcpyDeviceToDevice, compute_));
-    });
+    // Straight from pinned staging into the resident array: no device staging (peak memory).
+    const std::int64_t chunk = std::min<std::int64_t>(n, std::max<std::int64_t>(1, (32 << 20) / (dim_ * 4)));
+    pipeline(src, nullptr, chunk, [](Slot&, std::int64_t, std::int64_t) {}, resident_.get());
     // The staging slots are not needed while the data is resident.
     for (auto& s : slots_) s.x = {}, s.w = {}, s.pin_x = {}, s.pin_w = {}, s.cap = 0;
     resident_src_ = &src;

@@ -15,12 +15,17 @@ EstepEngine::EstepEngine(const Params& p, int dim, MemoryTracker& mem, cudaStrea
   FLASHGMM_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, dev));
   FLASHGMM_CUBLAS_CHECK(cublasCreate(&cublas_));
   FLASHGMM_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
-  // Our own workspace, so that cuBLAS's memory is counted in the peak and its results do not
-  // depend on what else runs (cuBLAS is bitwise reproducible for a fixed workspace and stream).
+  FLASHGMM_CUBLAS_CHECK(cublasSetPointerMode(cublas_, CUBLAS_POINTER_MODE_HOST));
+}
+
+// Our own workspace, so that cuBLAS's memory is counted in the peak and its results do not
+// depend on what else runs (cuBLAS is bitwise reproducible for a fixed workspace and stream).
+// Allocated at the first product: the fused path needs none.
+void EstepEngine::ensure_cublas_workspace() {
+  if (!cublas_workspace_.empty()) return;
   const std::size_t ws = 32u << 20;
   cublas_workspace_ = DeviceArray<char>(mem_, ws, "cuBLAS workspace");
   FLASHGMM_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_.get(), ws));
-  FLASHGMM_CUBLAS_CHECK(cublasSetPointerMode(cublas_, CUBLAS_POINTER_MODE_HOST));
 }
 
 EstepEngine::~EstepEngine() {
@@ -203,14 +208,16 @@ std::int64_t EstepEngine::workspace_bytes(std::int64_t rows) const {
   if (model_.type == CovarianceType::full)
     b += std::min<std::int64_t>(k * r * d, 8 << 20) * 4 + std::min<std::int64_t>(k, std::max<std::int64_t>(1, (8 << 20) / (r * d))) * d * d * 4;
   if (model_.type == CovarianceType::tied) b += r * (d + dg) * 4 + d * d * 4;
-  return b + fused_workspace_bytes();
+  if (cublas_workspace_.empty()) b += 32 << 20;
+  return b + fused_workspace_bytes(rows);
 }
 
 std::int64_t EstepEngine::workspace_in_use() const {
   return std::int64_t(g_.bytes() + logits_.bytes() + z_.bytes() + rowscalar_.bytes() +
                       moments_.bytes() + sxx_chunk_.bytes() + wy_.bytes() + logz_dev_.bytes() +
                       rowll_.bytes() + top_ids_dev_.bytes() + top_probs_dev_.bytes() +
-                      proba_dev_.bytes() + fused_logz_.bytes() + fused_partials_.bytes());
+                      proba_dev_.bytes() + fused_logz_.bytes() + fused_partials_.bytes() +
+                      fused_ll_.bytes() + fused_logz_out_.bytes() + fused_feats_.bytes());
 }
 
 }  // namespace flashgmm::cuda

@@ -78,7 +78,8 @@ class EstepEngine {
                     float* c, int ldc, long long sc, int batch);
   // fused path (fused_path.cu)
   bool fused_supported() const;
-  std::int64_t fused_workspace_bytes() const;
+  std::int64_t fused_workspace_bytes(std::int64_t rows) const;
+  void ensure_cublas_workspace();
   void prepare_fused_params();
   void run_fused(const float* x, const float* w, std::int64_t n, const RowOutputs& rows,
                  std::int64_t row0, bool want_stats);
@@ -109,6 +110,8 @@ class EstepEngine {
   // fused-path buffers
   DeviceArray<__nv_bfloat16> fused_means_;  ///< K_pad × F_pad bf16 operands (bmat rows)
   DeviceArray<float> fused_c_, fused_rowcoef_, fused_logz_, fused_partials_;
+  DeviceArray<double> fused_ll_, fused_logz_out_;
+  DeviceArray<__nv_bfloat16> fused_feats_;  ///< one segment's bf16 features (kernel 1 → 2)
   std::int64_t fused_seg_rows_ = 0;
   int fused_kpad_ = 0, fused_fpad_ = 0;
 };

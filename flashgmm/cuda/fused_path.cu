@@ -1,10 +1,690 @@
-// flashgmm CUDA backend, fused path (placeholder until the tensor-core kernels land).
+// flashgmm CUDA backend, fused path: spherical and diagonal covariances in fast precision,
+// bf16 tensor cores (mma.sync), no logits in device memory. Two kernels per segment of rows:
+//   1. logz_kernel: a block owns BM rows (features in registers as A fragments) and streams
+//      all component tiles through shared memory (cp.async double buffer), keeping an online
+//      log-sum-exp per row: log Z_i, and w_i·log Z_i summed per block.
+//   2. stats_kernel: a block owns 128 components (16 per warp, their parameters as A
+//      fragments) and one split of the rows; per row tile it recomputes the logits transposed
+//      (components × rows), forms r = w·exp(ℓ − log Z) in registers, reuses that accumulator
+//      as the A operand of Σ r·f (FlashAttention-2's register trick) and keeps Σr, Σr·‖y‖² in
+//      float32. One float32 partial per (split, component) is reduced in a fixed order into
+//      the float64 accumulators: deterministic, no atomics.
+// Features f(y): spherical [y] (‖y‖² handled exactly in float32), diagonal [y, y²]; padded with
+// zeros to FP columns (a multiple of 32). Requires D % 4 == 0 (16-byte row loads). Features
+// and responsibilities are bf16 (their rounding is independent from row to row and averages
+// out); component parameters are hi + lo bf16 pairs, so the logits cost two products.
+#include <cfloat>
+#include <type_traits>
+
+#include "cuda/cuda_check.cuh"
 #include "cuda/estep_engine.cuh"
+#include "cuda/mma_primitives.cuh"
+#include "cuda/reduce_kernels.cuh"
 
 namespace flashgmm::cuda {
-bool EstepEngine::fused_supported() const { return false; }
-std::int64_t EstepEngine::fused_workspace_bytes() const { return 0; }
-void EstepEngine::prepare_fused_params() {}
-void EstepEngine::run_fused(const float*, const float*, std::int64_t, const RowOutputs&,
-                            std::int64_t, bool) {}
+namespace {
+
+using mma::cp_async_16;
+using mma::ldsm_x4;
+using mma::ldsm_x4_trans;
+using mma::mma_bf16;
+using mma::pack_bf16;
+using bf16 = __nv_bfloat16;
+
+constexpr int kThreads = 256, kWarps = 8;
+constexpr int kCompTile1 = 64;    // components per shared-memory tile in logz_kernel
+constexpr int kCompBlock2 = 128;  // components per block in stats_kernel (16 per warp)
+constexpr float kPadLogit = -1e30f;
+
+__device__ __forceinline__ float feature(const float* row, const float* center, int f, int d,
+                                         bool diag) {
+  if (f < d) return row[f] - center[f];
+  if (diag && f < 2 * d) {
+    const float y = row[f - d] - center[f - d];
+    return y * y;
+  }
+  return 0.0f;
+}
+
+// ---------------------------------------------------------------- kernel 1: log Z per row
+template <int FP, int MW>
+struct LogzShape {
+  static constexpr int BM = kWarps * 16 * MW;  // rows per block
+  static constexpr int LD = FP + 8;            // bf16 row stride in shared memory (no conflicts)
+  static constexpr std::size_t smem = std::size_t(BM) * LD * 2 + 4 * kCompTile1 * LD * 2 +
+                                      2 * kCompTile1 * 4 * 2 + BM * 4;
+};
+
+template <int FP, int MW>
+__global__ void __launch_bounds__(kThreads) logz_kernel(
+    const float* __restrict__ x, int n, int d, bool diag, const float* __restrict__ center,
+    const bf16* __restrict__ means, const float* __restrict__ cpad,
+    const float* __restrict__ rowcoef, int kpad, const float* __restrict__ w,
+    float* __restrict__ logz, double* __restrict__ logz_out, double* __restrict__ block_ll,
+    bf16* __restrict__ feats, float* __restrict__ sq) {
+  using S = LogzShape<FP, MW>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* xs = reinterpret_cast<bf16*>(smem);
+  bf16* ms = xs + S::BM * S::LD;
+  float* cs = reinterpret_cast<float*>(ms + 4 * kCompTile1 * S::LD);  // ms: [buf][hi, lo]
+  float* rcs = cs + 2 * kCompTile1;
+  float* srow = rcs + 2 * kCompTile1;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const std::int64_t row0 = std::int64_t(blockIdx.x) * S::BM;
+
+  auto load_tile = [&](int tile, int buf) {
+    for (int i = threadIdx.x; i < 2 * kCompTile1 * FP / 8; i += kThreads) {
+      const int part = i / (kCompTile1 * FP / 8), rem = i % (kCompTile1 * FP / 8);
+      const int r = rem / (FP / 8), c = (rem % (FP / 8)) * 8;
+      const bf16* src = means + std::int64_t(part) * kpad * FP + std::int64_t(tile) * kCompTile1 * FP;
+      bf16* dst = ms + (2 * buf + part) * kCompTile1 * S::LD;
+      cp_async_16(dst + r * S::LD + c, src + r * FP + c);
+    }
+    for (int i = threadIdx.x; i < kCompTile1 / 4; i += kThreads) {
+      cp_async_16(cs + buf * kCompTile1 + i * 4, cpad + tile * kCompTile1 + i * 4);
+      cp_async_16(rcs + buf * kCompTile1 + i * 4, rowcoef + tile * kCompTile1 + i * 4);
+    }
+    mma::cp_async_commit();
+  };
+  load_tile(0, 0);
+
+  // Features of this block's rows → shared memory (bf16), ‖y‖² in float32. Each warp converts
+  // its own rows, four at a time with 16-byte loads in flight (latency-bound otherwise).
+  {
+    const int nq = d / 4, fdim = diag ? 2 * d : d;
+    for (int rr = 0; rr < 16 * MW; rr += 4) {
+      float4 v[4][2];
+#pragma unroll
+      for (int u = 0; u < 4; ++u)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const std::int64_t row = row0 + warp * 16 * MW + rr + u;
+          const int q = lane + 32 * j;
+          v[u][j] = row < n && q < nq ? *reinterpret_cast<const float4*>(x + row * d + 4 * q)
+                                      : make_float4(0, 0, 0, 0);
+        }
+#pragma unroll
+      for (int u = 0; u < 4; ++u) {
+        const int r = warp * 16 * MW + rr + u;
+        const bool valid = row0 + r < n;
+        float s = 0;
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const int q = lane + 32 * j;
+          if (q >= nq) continue;
+          const float4 c4 = *reinterpret_cast<const float4*>(center + 4 * q);
+          float4 y = v[u][j];
+          y.x = valid ? y.x - c4.x : 0.f, y.y = valid ? y.y - c4.y : 0.f;
+          y.z = valid ? y.z - c4.z : 0.f, y.w = valid ? y.w - c4.w : 0.f;
+          s += y.x * y.x + y.y * y.y + y.z * y.z + y.w * y.w;
+          std::uint32_t* dst = reinterpret_cast<std::uint32_t*>(xs + r * S::LD + 4 * q);
+          dst[0] = pack_bf16(y.x, y.y), dst[1] = pack_bf16(y.z, y.w);
+          if (diag) {
+            std::uint32_t* d2 = reinterpret_cast<std::uint32_t*>(xs + r * S::LD + d + 4 * q);
+            d2[0] = pack_bf16(y.x * y.x, y.y * y.y), d2[1] = pack_bf16(y.z * y.z, y.w * y.w);
+          }
+        }
+        s = warp_sum(s);
+        if (lane == 0) srow[r] = s;
+        for (int f = fdim + 2 * lane; f < FP; f += 64)
+          *reinterpret_cast<std::uint32_t*>(xs + r * S::LD + f) = 0u;
+      }
+    }
+  }
+  __syncthreads();
+  // The statistics kernel reads these features instead of converting the rows again.
+  for (int i = threadIdx.x; i < S::BM * (FP / 8); i += kThreads) {
+    const int r = i / (FP / 8), c = (i % (FP / 8)) * 8;
+    if (row0 + r < n)
+      *reinterpret_cast<uint4*>(feats + (row0 + r) * FP + c) =
+          *reinterpret_cast<const uint4*>(xs + r * S::LD + c);
+  }
+  for (int r = threadIdx.x; r < S::BM; r += kThreads)
+    if (row0 + r < n) sq[row0 + r] = srow[r];
+
+  std::uint32_t a[MW][FP / 16][4];
+#pragma unroll
+  for (int mw = 0; mw < MW; ++mw)
+#pragma unroll
+    for (int kk = 0; kk < FP / 16; ++kk)
+      ldsm_x4(a[mw][kk], xs + (warp * 16 * MW + mw * 16 + (lane & 15)) * S::LD + kk * 16 +
+                             8 * (lane >> 4));
+  float rs[MW][2], mx[MW][2], sum[MW][2];
+#pragma unroll
+  for (int mw = 0; mw < MW; ++mw)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      rs[mw][h] = srow[warp * 16 * MW + mw * 16 + g + 8 * h];
+      mx[mw][h] = -FLT_MAX;
+      sum[mw][h] = 0.0f;
+    }
+
+  const int tiles = kpad / kCompTile1;
+  for (int tile = 0; tile < tiles; ++tile) {
+    const int buf = tile & 1;
+    if (tile + 1 < tiles) {
+      load_tile(tile + 1, buf ^ 1);
+      mma::cp_async_wait<1>();
+    } else {
+      mma::cp_async_wait<0>();
+    }
+    __syncthreads();
+    const bf16* mt = ms + 2 * buf * kCompTile1 * S::LD;
+    const bf16* mlo = mt + kCompTile1 * S::LD;
+    float acc[MW][kCompTile1 / 8][4];
+#pragma unroll
+    for (int mw = 0; mw < MW; ++mw)
+#pragma unroll
+      for (int nt = 0; nt < kCompTile1 / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) acc[mw][nt][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < FP / 16; ++kk) {
+#pragma unroll
+      for (int np = 0; np < kCompTile1 / 16; ++np) {
+        std::uint32_t b[4];
+        std::uint32_t bl[4];
+        const int off = (np * 16 + (lane & 7) + 8 * (lane >> 4)) * S::LD + kk * 16 + 8 * ((lane >> 3) & 1);
+        ldsm_x4(b, mt + off);
+        ldsm_x4(bl, mlo + off);
+#pragma unroll
+        for (int mw = 0; mw < MW; ++mw) {
+          mma_bf16(acc[mw][2 * np], a[mw][kk], b[0], b[1]);
+          mma_bf16(acc[mw][2 * np + 1], a[mw][kk], b[2], b[3]);
+          mma_bf16(acc[mw][2 * np], a[mw][kk], bl[0], bl[1]);
+          mma_bf16(acc[mw][2 * np + 1], a[mw][kk], bl[2], bl[3]);
+        }
+      }
+    }
+    const float* ct = cs + buf * kCompTile1;
+    const float* rt = rcs + buf * kCompTile1;
+    float tmax[MW][2];
+#pragma unroll
+    for (int mw = 0; mw < MW; ++mw) tmax[mw][0] = tmax[mw][1] = -FLT_MAX;
+    // Column constants are loaded once and used for all of this lane's rows.
+#pragma unroll
+    for (int nt = 0; nt < kCompTile1 / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const float cv = ct[nt * 8 + 2 * t + e], rv = rt[nt * 8 + 2 * t + e];
+#pragma unroll
+        for (int mw = 0; mw < MW; ++mw)
+#pragma unroll
+          for (int h = 0; h < 2; ++h) {
+            const float v = fmaf(rv, rs[mw][h], cv + acc[mw][nt][2 * h + e]);
+            acc[mw][nt][2 * h + e] = v;
+            tmax[mw][h] = fmaxf(tmax[mw][h], v);
+          }
+      }
+#pragma unroll
+    for (int mw = 0; mw < MW; ++mw)
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const float mnew = fmaxf(mx[mw][h], tmax[mw][h]);
+        float s = sum[mw][h] * __expf(mx[mw][h] - mnew);
+#pragma unroll
+        for (int nt = 0; nt < kCompTile1 / 8; ++nt)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) s += __expf(acc[mw][nt][2 * h + e] - mnew);
+        mx[mw][h] = mnew;
+        sum[mw][h] = s;
+      }
+    __syncthreads();  // the buffer just read is refilled by the next iteration's prefetch
+  }
+
+  double ll = 0;
+#pragma unroll
+  for (int mw = 0; mw < MW; ++mw)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float m = mx[mw][h], s = sum[mw][h];
+#pragma unroll
+      for (int o = 1; o <= 2; o <<= 1) {
+        const float om = __shfl_xor_sync(0xffffffffu, m, o);
+        const float os = __shfl_xor_sync(0xffffffffu, s, o);
+        const float nm = fmaxf(m, om);
+        s = s * __expf(m - nm) + os * __expf(om - nm);
+        m = nm;
+      }
+      const std::int64_t row = row0 + warp * 16 * MW + mw * 16 + g + 8 * h;
+      if (t == 0 && row < n) {
+        const double lz = double(m) + log(double(s));
+        logz[row] = float(lz);
+        if (logz_out) logz_out[row] = lz;
+        ll += (w ? double(w[row]) : 1.0) * lz;
+      }
+    }
+  // Fixed-order block sum of w·log Z.
+  __shared__ double part[kWarps];
+  ll = warp_sum(ll);
+  if (lane == 0) part[warp] = ll;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double s = 0;
+    for (int i = 0; i < kWarps; ++i) s += part[i];
+    block_ll[blockIdx.x] = s;
+  }
+}
+
+// ---------------------------------------------------------------- kernel 2: statistics
+template <int FP, int BR>
+struct StatsShape {
+  static constexpr int LD = FP + 8;
+  static constexpr bool kAInRegs = FP <= 128;
+  static constexpr std::size_t smem = 2 * std::size_t(BR) * LD * 2 +
+                                      2 * std::size_t(kCompBlock2) * LD * 2 + 2 * 3 * BR * 4;
+};
+
+__device__ __forceinline__ void cp_async_16_zfill(void* smem, const void* gmem, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(mma::smem_addr(smem)),
+               "l"(gmem), "r"(valid ? 16 : 0));
+}
+
+template <int FP, int BR>
+__global__ void __launch_bounds__(kThreads) stats_kernel(
+    const bf16* __restrict__ feats, const float* __restrict__ sq, int n,
+    const bf16* __restrict__ means, const float* __restrict__ cpad,
+    const float* __restrict__ rowcoef, int kpad, const float* __restrict__ logz,
+    const float* __restrict__ w, int rows_per_split, float* __restrict__ part) {
+  using S = StatsShape<FP, BR>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* xs = reinterpret_cast<bf16*>(smem);            // [2][BR][LD]
+  bf16* msm = xs + 2 * BR * S::LD;                     // [hi, lo][128][LD]
+  float* scal = reinterpret_cast<float*>(msm + 2 * kCompBlock2 * S::LD);  // [2][3][BR]: ‖y‖², log Z, w
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int comp_base = blockIdx.x * kCompBlock2;
+  const int comp0 = comp_base + warp * 16;
+  const int begin = blockIdx.y * rows_per_split;
+  const int end = min(n, begin + rows_per_split);
+
+  for (int i = threadIdx.x; i < 2 * kCompBlock2 * FP / 8; i += kThreads) {
+    const int part = i / (kCompBlock2 * FP / 8), rem = i % (kCompBlock2 * FP / 8);
+    const int r = rem / (FP / 8), c = (rem % (FP / 8)) * 8;
+    cp_async_16(msm + (part * kCompBlock2 + r) * S::LD + c,
+                means + std::int64_t(part) * kpad * FP + std::int64_t(comp_base + r) * FP + c);
+  }
+  auto load_rows = [&](int r0, int buf) {
+    bf16* dst = xs + buf * BR * S::LD;
+    for (int i = threadIdx.x; i < BR * (FP / 8); i += kThreads) {
+      const int r = i / (FP / 8), c = (i % (FP / 8)) * 8;
+      const bool ok = r0 + r < end;
+      cp_async_16_zfill(dst + r * S::LD + c, feats + std::int64_t(ok ? r0 + r : 0) * FP + c, ok);
+    }
+    float* sc = scal + buf * 3 * BR;
+    for (int i = threadIdx.x; i < 3 * (BR / 4); i += kThreads) {
+      const int which = i / (BR / 4), r = (i % (BR / 4)) * 4;
+      const float* src = which == 0 ? sq : which == 1 ? logz : w;
+      if (src == nullptr || r0 + r + 3 >= end) {
+        for (int q = 0; q < 4; ++q) {
+          const bool ok = r0 + r + q < end;
+          sc[which * BR + r + q] = which == 0 ? (ok ? sq[r0 + r + q] : 0.0f)
+                                   : which == 1 ? (ok ? logz[r0 + r + q] : FLT_MAX)
+                                                : (ok ? (w ? w[r0 + r + q] : 1.0f) : 0.0f);
+        }
+      } else {
+        cp_async_16(sc + which * BR + r, src + r0 + r);
+      }
+    }
+    mma::cp_async_commit();
+  };
+  if (begin < end) load_rows(begin, 0);
+  else mma::cp_async_commit();
+
+  const float cc[2] = {cpad[comp0 + g], cpad[comp0 + g + 8]};
+  const float rc[2] = {rowcoef[comp0 + g], rowcoef[comp0 + g + 8]};
+  float nk[2] = {0, 0}, ss[2] = {0, 0};
+  float acc2[FP / 8][4];
+#pragma unroll
+  for (int nt = 0; nt < FP / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) acc2[nt][e] = 0.0f;
+
+  mma::cp_async_wait<0>();
+  __syncthreads();
+  const bf16* mrow = msm + (warp * 16 + (lane & 15)) * S::LD + 8 * (lane >> 4);
+  const bf16* mrow_lo = mrow + kCompBlock2 * S::LD;
+  std::uint32_t areg[S::kAInRegs ? FP / 16 : 1][4];
+  if constexpr (S::kAInRegs) {
+#pragma unroll
+    for (int kk = 0; kk < FP / 16; ++kk) ldsm_x4(areg[kk], mrow + kk * 16);
+  }
+
+  int buf = 0;
+  for (int r0 = begin; r0 < end; r0 += BR, buf ^= 1) {
+    if (r0 + BR < end) {
+      load_rows(r0 + BR, buf ^ 1);
+      mma::cp_async_wait<1>();
+    } else {
+      mma::cp_async_wait<0>();
+    }
+    __syncthreads();
+    const bf16* xt = xs + buf * BR * S::LD;
+    const float* s_s = scal + buf * 3 * BR;
+    const float* lz_s = s_s + BR;
+    const float* w_s = lz_s + BR;
+
+    // ℓᵀ (16 components × BR rows) for this warp.
+    float acc1[BR / 8][4];
+#pragma unroll
+    for (int nt = 0; nt < BR / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc1[nt][e] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < FP / 16; ++kk) {
+      std::uint32_t a[4];
+      if constexpr (S::kAInRegs) {
+        a[0] = areg[kk][0], a[1] = areg[kk][1], a[2] = areg[kk][2], a[3] = areg[kk][3];
+      } else {
+        ldsm_x4(a, mrow + kk * 16);
+      }
+      std::uint32_t alo[4];
+      ldsm_x4(alo, mrow_lo + kk * 16);
+#pragma unroll
+      for (int np = 0; np < BR / 16; ++np) {
+        std::uint32_t b[4];
+        ldsm_x4(b, xt + (np * 16 + (lane & 7) + 8 * (lane >> 4)) * S::LD + kk * 16 +
+                       8 * ((lane >> 3) & 1));
+        mma_bf16(acc1[2 * np], a, b[0], b[1]);
+        mma_bf16(acc1[2 * np + 1], a, b[2], b[3]);
+        mma_bf16(acc1[2 * np], alo, b[0], b[1]);
+        mma_bf16(acc1[2 * np + 1], alo, b[2], b[3]);
+      }
+    }
+    // r = w·exp(ℓ − log Z) in place; Σr and Σr‖y‖² in float32.
+#pragma unroll
+    for (int nt = 0; nt < BR / 8; ++nt)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int h = e >> 1, row = nt * 8 + 2 * t + (e & 1);
+        const float s = s_s[row];
+        const float r = w_s[row] * __expf(cc[h] + acc1[nt][e] + rc[h] * s - lz_s[row]);
+        acc1[nt][e] = r;
+        nk[h] += r;
+        ss[h] = fmaf(r, s, ss[h]);
+      }
+    // Σ r·f: the accumulator layout of ℓᵀ is the A-fragment layout of rᵀ (k = rows).
+#pragma unroll
+    for (int j = 0; j < BR / 16; ++j) {
+      std::uint32_t a[4] = {pack_bf16(acc1[2 * j][0], acc1[2 * j][1]),
+                            pack_bf16(acc1[2 * j][2], acc1[2 * j][3]),
+                            pack_bf16(acc1[2 * j + 1][0], acc1[2 * j + 1][1]),
+                            pack_bf16(acc1[2 * j + 1][2], acc1[2 * j + 1][3])};
+#pragma unroll
+      for (int fp = 0; fp < FP / 16; ++fp) {
+        std::uint32_t b[4];
+        ldsm_x4_trans(b, xt + (j * 16 + (lane & 7) + 8 * ((lane >> 3) & 1)) * S::LD + fp * 16 +
+                             8 * (lane >> 4));
+        mma_bf16(acc2[2 * fp], a, b[0], b[1]);
+        mma_bf16(acc2[2 * fp + 1], a, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // this buffer is refilled by the next iteration's prefetch
+  }
+
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int o = 1; o <= 2; o <<= 1) {
+      nk[h] += __shfl_xor_sync(0xffffffffu, nk[h], o);
+      ss[h] += __shfl_xor_sync(0xffffffffu, ss[h], o);
+    }
+  // Each (split, component, column) belongs to exactly one block per launch, and launches over
+  // the segments of a pass run in order: accumulating here is deterministic.
+  constexpr int PW = FP + 2;
+  float* out = part + (std::int64_t(blockIdx.y) * kpad + comp0) * PW;
+#pragma unroll
+  for (int nt = 0; nt < FP / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      out[(g + 8 * (e >> 1)) * PW + nt * 8 + 2 * t + (e & 1)] += acc2[nt][e];
+  if (t == 0)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      out[(g + 8 * h) * PW + FP] += nk[h];
+      out[(g + 8 * h) * PW + FP + 1] += ss[h];
+    }
+}
+
+// Partials (splits × kpad × (FP+2)) → float64 accumulators, summed over splits in order.
+__global__ void reduce_partials_kernel(const float* __restrict__ part, int splits, int kpad,
+                                       int fp, int k, int d, bool diag, double* nk, double* sx,
+                                       double* sxx) {
+  const int pw = fp + 2;
+  const std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= std::int64_t(k) * pw) return;
+  const int j = int(idx / pw), col = int(idx % pw);
+  double s = 0;
+  for (int sp = 0; sp < splits; ++sp) s += double(part[(std::int64_t(sp) * kpad + j) * pw + col]);
+  if (col < d) {
+    sx[std::int64_t(j) * d + col] += s;
+  } else if (diag && col < 2 * d) {
+    sxx[std::int64_t(j) * d + col - d] += s;
+  } else if (col == fp) {
+    nk[j] += s;
+  } else if (col == fp + 1 && !diag) {
+    sxx[j] += s;
+  }
+}
+
+__global__ void prepare_fused_kernel(const float* __restrict__ bmat, int k, int dl,
+                                     int kpad, int fp, bf16* means) {
+  const std::int64_t idx = std::int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= std::int64_t(kpad) * fp) return;
+  const int j = int(idx / fp), f = int(idx % fp);
+  const float v = j < k && f < dl ? bmat[std::int64_t(j) * dl + f] : 0.0f;
+  const bf16 hi = __float2bfloat16_rn(v);
+  means[idx] = hi;                                                   // [0]: hi
+  means[std::int64_t(kpad) * fp + idx] = __float2bfloat16_rn(v - __bfloat162float(hi));  // [1]: lo
+}
+
+// The parameters enter the products as hi + lo bf16 pairs (about 16 mantissa bits). What is
+// left, Δb, shifts component j's logits by Σ_f Δb_jf·f(y): the same for every row, so it does
+// not average out over rows (with plain bf16 parameters it biased N_k by 2e-3 to 3e-3). Near
+// component j, E[f(y)] is known from its parameters (spherical: μ_j; diagonal: [μ_j, μ_j² +
+// 1/p_j]); folding Σ_f Δb_jf·E_j[f] into the constant removes that bias where the
+// responsibilities of j are large. One thread per component, in float64.
+__global__ void fused_constants_kernel(const float* __restrict__ bmat, int k, int d, int dl,
+                                       bool diag, const float* __restrict__ c,
+                                       const float* __restrict__ rc, int kpad, int fp,
+                                       const bf16* __restrict__ means, float* cpad, float* rcpad) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= kpad) return;
+  if (j >= k) {
+    cpad[j] = kPadLogit;
+    rcpad[j] = 0.0f;
+    return;
+  }
+  const float* b = bmat + std::int64_t(j) * dl;
+  const bf16* q = means + std::int64_t(j) * fp;
+  double corr = 0;
+  for (int t = 0; t < d; ++t) {
+    double mu, ey2 = 0;
+    if (diag) {
+      const double p = -2.0 * double(b[d + t]);
+      mu = double(b[t]) / p;
+      ey2 = mu * mu + 1.0 / p;
+      corr += (double(b[d + t]) - double(__bfloat162float(q[d + t])) -
+               double(__bfloat162float(q[std::int64_t(kpad) * fp + d + t]))) * ey2;
+    } else {
+      const double p = -2.0 * double(rc[j]);
+      mu = double(b[t]) / p;
+    }
+    corr += (double(b[t]) - double(__bfloat162float(q[t])) -
+             double(__bfloat162float(q[std::int64_t(kpad) * fp + t]))) * mu;
+  }
+  cpad[j] = float(double(c[j]) + corr);
+  rcpad[j] = rc[j];
+}
+
+int feature_pad(const DeviceModel& m) {
+  const int f = m.type == CovarianceType::diag ? 2 * m.d : m.d;
+  return (f + 31) / 32 * 32;
+}
+
+template <int FP>
+struct FusedLauncher {
+  static constexpr int MW = FP <= 128 ? 2 : 1;
+  static constexpr int BR = FP <= 128 ? 64 : 32;
+  using L1 = LogzShape<FP, MW>;
+  using L2 = StatsShape<FP, BR>;
+
+  static void logz(cudaStream_t s, const float* x, int n, int d, bool diag, const float* center,
+                   const bf16* means, const float* c, const float* rc, int kpad, const float* w,
+                   float* lz, double* lz_out, double* block_ll, bf16* feats, float* sq) {
+    static bool configured = false;
+    if (!configured) {
+      FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(logz_kernel<FP, MW>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               int(L1::smem)));
+      configured = true;
+    }
+    const int blocks = (n + L1::BM - 1) / L1::BM;
+    logz_kernel<FP, MW><<<blocks, kThreads, L1::smem, s>>>(
+        x, n, d, diag, center, means, c, rc, kpad, w, lz, lz_out, block_ll, feats, sq);
+    FLASHGMM_CUDA_CHECK_LAUNCH();
+  }
+  static int blocks1(int n) { return (n + L1::BM - 1) / L1::BM; }
+
+  /// Row splits so that the statistics grid is exactly one wave of resident blocks.
+  static int splits(int n, int kpad, int sms) {
+    static int occ = -1;
+    if (occ < 0) {
+      FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(
+          stats_kernel<FP, BR>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(L2::smem)));
+      FLASHGMM_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+          &occ, stats_kernel<FP, BR>, kThreads, L2::smem));
+      occ = std::max(occ, 1);
+    }
+    const int ctiles = kpad / kCompBlock2;
+    const int want = std::max(1, occ * sms / ctiles);
+    return std::min(want, std::max(1, (n + BR - 1) / BR));
+  }
+  static void stats(cudaStream_t s, const bf16* feats, const float* sq, int n, const bf16* means,
+                    const float* c, const float* rc, int kpad, const float* lz, const float* w,
+                    int splits, float* part) {
+    int rps = (n + splits - 1) / splits;
+    rps = (rps + BR - 1) / BR * BR;
+    dim3 grid(kpad / kCompBlock2, splits);
+    stats_kernel<FP, BR><<<grid, kThreads, L2::smem, s>>>(feats, sq, n, means, c, rc, kpad, lz, w,
+                                                         rps, part);
+    FLASHGMM_CUDA_CHECK_LAUNCH();
+  }
+};
+
+template <typename F>
+void dispatch_fp(int fp, F&& f) {
+  switch (fp) {
+    case 32: f(FusedLauncher<32>{}); break;
+    case 64: f(FusedLauncher<64>{}); break;
+    case 96: f(FusedLauncher<96>{}); break;
+    case 128: f(FusedLauncher<128>{}); break;
+    case 160: f(FusedLauncher<160>{}); break;
+    case 192: f(FusedLauncher<192>{}); break;
+    case 224: f(FusedLauncher<224>{}); break;
+    case 256: f(FusedLauncher<256>{}); break;
+    default: FLASHGMM_THROW("fused E-step: no kernel for " << fp << " feature columns");
+  }
+}
+
+}  // namespace
+
+bool EstepEngine::fused_supported() const {
+  const DeviceModel& m = model_;
+  if (params_.precision != Precision::fast || m.k == 0 || m.d % 4 != 0) return false;
+  if (m.type == CovarianceType::spherical) return m.d <= 256;
+  if (m.type == CovarianceType::diag) return 2 * m.d <= 256;
+  return false;
+}
+
+// Rows per segment: the segment's bf16 features take at most 32 MiB.
+std::int64_t segment_rows(int fp) { return std::max<std::int64_t>(4096, (32 << 20) / (2 * fp)); }
+
+std::int64_t EstepEngine::fused_workspace_bytes(std::int64_t rows) const {
+  if (!fused_supported()) return 0;
+  const std::int64_t fp = feature_pad(model_);
+  const std::int64_t seg = std::min(rows, segment_rows(int(fp)));
+  const std::int64_t kpad = (model_.k + kCompBlock2 - 1) / kCompBlock2 * kCompBlock2;
+  const std::int64_t splits = std::min<std::int64_t>(
+      std::max<std::int64_t>(1, 2 * sm_count_ / (kpad / kCompBlock2)), (seg + 31) / 32);
+  return seg * (2 * fp + 8) + (seg / 64 + 1) * 8 + splits * kpad * (fp + 2) * 4;
+}
+
+void EstepEngine::prepare_fused_params() {
+  const DeviceModel& m = model_;
+  const int kpad = (m.k + kCompBlock2 - 1) / kCompBlock2 * kCompBlock2;
+  const int fp = feature_pad(m);
+  if (kpad != fused_kpad_ || fp != fused_fpad_) {
+    fused_means_ = DeviceArray<bf16>(mem_, 2 * std::size_t(kpad) * fp, "fused component operands");
+    fused_c_ = DeviceArray<float>(mem_, kpad, "fused component constants");
+    fused_rowcoef_ = DeviceArray<float>(mem_, kpad, "fused component constants");
+    fused_kpad_ = kpad, fused_fpad_ = fp;
+  }
+  const std::int64_t total = std::int64_t(kpad) * fp;
+  prepare_fused_kernel<<<int((total + 255) / 256), 256, 0, stream_>>>(m.bmat.get(), m.k, m.dl, kpad,
+                                                                      fp, fused_means_.get());
+  FLASHGMM_CUDA_CHECK_LAUNCH();
+  fused_constants_kernel<<<(kpad + 127) / 128, 128, 0, stream_>>>(
+      m.bmat.get(), m.k, m.d, m.dl, m.type == CovarianceType::diag, m.c.get(), m.rowcoef.get(),
+      kpad, fp, fused_means_.get(), fused_c_.get(), fused_rowcoef_.get());
+  FLASHGMM_CUDA_CHECK_LAUNCH();
+}
+
+void EstepEngine::run_fused(const float* x, const float* w, std::int64_t n, const RowOutputs& rows,
+                            std::int64_t row0, bool want_stats) {
+  const DeviceModel& m = model_;
+  const bool diag = m.type == CovarianceType::diag;
+  const int kpad = fused_kpad_, fp = fused_fpad_;
+  const std::int64_t seg = std::min(n, segment_rows(fp));
+  dispatch_fp(fp, [&](auto launcher) {
+    using Lz = decltype(launcher);
+    auto grow = [&](auto& arr, std::size_t need, const char* what) {
+      using T = std::remove_reference_t<decltype(*arr.get())>;
+      if (arr.size() < need) {
+        arr = {};
+        arr = DeviceArray<T>(mem_, need, what);
+      }
+    };
+    const std::int64_t seg_pad = (seg + 63) / 64 * 64;  // 16-byte aligned halves
+    grow(fused_logz_, std::size_t(seg_pad) * 2, "fused log Z and row norms");
+    grow(fused_feats_, std::size_t(seg) * fp, "fused bf16 features");
+    grow(fused_ll_, std::size_t(Lz::blocks1(int(seg))), "fused block log-likelihoods");
+    const int splits = Lz::splits(int(seg), kpad, sm_count_);
+    const std::size_t npart = std::size_t(splits) * kpad * (fp + 2);
+    if (want_stats) {
+      grow(fused_partials_, npart, "fused partial statistics");
+      FLASHGMM_CUDA_CHECK(cudaMemsetAsync(fused_partials_.get(), 0, npart * 4, stream_));
+    }
+    if (rows.log_z) grow(fused_logz_out_, std::size_t(seg), "fused log Z output");
+    float* lz = fused_logz_.get();
+    float* sq = lz + seg_pad;
+    for (std::int64_t b = 0; b < n; b += seg) {
+      const int cnt = int(std::min(seg, n - b));
+      const float* wb = w ? w + b : nullptr;
+      Lz::logz(stream_, x + b * m.d, cnt, m.d, diag, m.center.get(), fused_means_.get(),
+               fused_c_.get(), fused_rowcoef_.get(), kpad, wb, lz,
+               rows.log_z ? fused_logz_out_.get() : nullptr, fused_ll_.get(), fused_feats_.get(),
+               sq);
+      if (want_stats) {
+        sum_into(acc_ll_.get(), fused_ll_.get(), Lz::blocks1(cnt), stream_);
+        Lz::stats(stream_, fused_feats_.get(), sq, cnt, fused_means_.get(), fused_c_.get(),
+                  fused_rowcoef_.get(), kpad, lz, wb, std::min(splits, Lz::splits(cnt, kpad, sm_count_)),
+                  fused_partials_.get());
+      }
+      if (rows.log_z) {
+        FLASHGMM_CUDA_CHECK(cudaMemcpyAsync(rows.log_z + row0 + b, fused_logz_out_.get(),
+                                            sizeof(double) * cnt, cudaMemcpyDeviceToHost,
+                                            stream_));
+        FLASHGMM_CUDA_CHECK(cudaStreamSynchronize(stream_));
+      }
+    }
+    if (want_stats) {
+      const std::int64_t total = std::int64_t(m.k) * (fp + 2);
+      reduce_partials_kernel<<<int((total + 255) / 256), 256, 0, stream_>>>(
+          fused_partials_.get(), splits, kpad, fp, m.k, m.d, diag, acc_nk_.get(), acc_sx_.get(),
+          acc_sxx_.get());
+      FLASHGMM_CUDA_CHECK_LAUNCH();
+    }
+  });
+}
+
 }  // namespace flashgmm::cuda
