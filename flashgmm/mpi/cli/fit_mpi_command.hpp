@@ -19,5 +19,7 @@ struct FitMpiOptions {
 
 /// Registers `fit`; its run stores the exit code in `exit_code`.
 void add_fit(CLI::App& app, int& exit_code);
+/// Registers `ivf-add` (built with the FAISS plugin only).
+void add_ivf_add(CLI::App& app, int& exit_code);
 
 }  // namespace flashgmm::mpi::cli

@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", FLASHGMM_VERSION_STRING);
     int code = 0;
     flashgmm::mpi::cli::add_fit(app, code);
+#ifdef FLASHGMM_MPI_WITH_FAISS
+    flashgmm::mpi::cli::add_ivf_add(app, code);
+#endif
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
