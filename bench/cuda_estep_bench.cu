@@ -2,7 +2,9 @@
 // shapes, each with its ratio to (a) a straightforward cuBLAS E-step that materializes the N×K
 // logits (where that fits) and (b) the tensor-core floor 4·N·K·D / (bf16 GEMM rate measured
 // here), plus peak device memory. Rows are synthesized on the fly (a generator DataSource).
-//   cuda_estep_bench [--quick] [--only NAME] [--big N]   (NAME: spherical, diag, full, naive)
+//   cuda_estep_bench [--quick] [--only NAME]   (NAME: spherical, diag, full, naive)
+//   cuda_estep_bench --stream N [--generated M]   streaming: N rows from pinned host memory
+//                    with a 4 GiB GPU budget; M generated rows in one pass (e.g. 1000000000)
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -12,7 +14,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cuda/cuda_backend.hpp"
@@ -286,14 +290,124 @@ Result run_backend(CovarianceType type, Precision pr, const DataSource& src, int
   return {first, median(t), t.back() - t.front(), be->info().peak_device_bytes, be->info().name, st};
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::unique_ptr<Backend> spherical_backend(int k, int d, std::int64_t budget) {
+  Params prm;
+  prm.backend = BackendKind::cuda;
+  prm.precision = Precision::fast;
+  prm.covariance_type = CovarianceType::spherical;
+  prm.n_components = k;
+  prm.gpu_memory_budget = budget;
+  auto be = cuda::make_backend(prm, d);
+  be->set_params(make_params(CovarianceType::spherical, k, d));
+  return be;
+}
+
+// Streaming past GPU memory: N rows in pinned host memory, a 4 GiB GPU budget. Compares one
+// pass with the transfer alone (all chunks H2D on one stream) and the compute alone (resident
+// E-step on 4M rows, scaled to N).
+void stream_bench(std::int64_t n, int d, int k) {
+  const std::int64_t budget = std::int64_t(4) << 30;
+  float* host = nullptr;
+  auto t0 = std::chrono::steady_clock::now();
+  CK(cudaHostAlloc(&host, std::size_t(n) * d * 4, cudaHostAllocDefault));
+  GeneratorSource gen(n, d);
+  {
+    std::vector<std::thread> pool;
+    const int threads = 16;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        const std::int64_t per = (n + threads - 1) / threads, b = t * per;
+        for (std::int64_t c = b; c < std::min(n, b + per); c += 65536)
+          gen.read(c, std::min<std::int64_t>(65536, std::min(n, b + per) - c), host + c * d);
+      });
+    for (auto& th : pool) th.join();
+  }
+  std::printf("stream: %lld x %d rows in pinned host memory (%.1f GB), filled in %.1f s\n",
+              (long long)n, d, n * d * 4 / 1e9, seconds_since(t0));
+  // Transfer alone, in the backend's chunk size (64 MiB).
+  const std::int64_t chunk = (64 << 20) / (d * 4);
+  float* dev;
+  CK(cudaMalloc(&dev, std::size_t(chunk) * d * 4 * 2));
+  t0 = std::chrono::steady_clock::now();
+  for (std::int64_t b = 0, i = 0; b < n; b += chunk, ++i)
+    CK(cudaMemcpyAsync(dev + (i & 1) * chunk * d, host + b * d, std::min(chunk, n - b) * d * 4,
+                       cudaMemcpyHostToDevice, 0));
+  CK(cudaDeviceSynchronize());
+  const double transfer = seconds_since(t0);
+  CK(cudaFree(dev));
+  // Compute alone: resident E-step on the first 4M rows.
+  double compute = 0;
+  {
+    const std::int64_t m = std::min<std::int64_t>(n, 4 << 20);
+    auto be = spherical_backend(k, d, 0);
+    MatrixSource part(host, m, d);
+    SuffStats st(CovarianceType::spherical, k, d);
+    be->estep_source(part, nullptr, &st, RowOutputs{}, 0);
+    std::vector<double> t;
+    for (int r = 0; r < 5; ++r) {
+      t0 = std::chrono::steady_clock::now();
+      be->estep_source(part, nullptr, &st, RowOutputs{}, 0);
+      t.push_back(seconds_since(t0));
+    }
+    compute = median(t) * double(n) / double(m);
+  }
+  auto be = spherical_backend(k, d, budget);
+  MatrixSource src(host, n, d);
+  SuffStats st(CovarianceType::spherical, k, d);
+  std::vector<double> t;
+  for (int r = 0; r < 3; ++r) {
+    st.zero();
+    t0 = std::chrono::steady_clock::now();
+    be->estep_source(src, nullptr, &st, RowOutputs{}, 0);
+    t.push_back(seconds_since(t0));
+  }
+  const double pass = median(t);
+  std::printf("stream: N=%lld D=%d K=%d spherical fast, budget 4 GiB: pass %.3f s (runs:", (long long)n,
+              d, k, pass);
+  for (double v : t) std::printf(" %.3f", v);
+  std::printf("), transfer alone %.3f s (%.1f GB/s), compute alone %.3f s; pass / max = %.2f; peak "
+              "GPU %.0f MiB\n",
+              transfer, n * d * 4 / transfer / 1e9, compute, pass / std::max(transfer, compute),
+              be->info().peak_device_bytes / 1048576.0);
+  CK(cudaFreeHost(host));
+}
+
+// One E-step pass over N generated rows (e.g. 1e9 × 96), streamed with a 4 GiB budget; the rows
+// are synthesized by 8 reader threads as they are read (host generation included in the time).
+void generated_pass(std::int64_t n, int d, int k) {
+  GeneratorSource gen(n, d);
+  auto be = spherical_backend(k, d, std::int64_t(4) << 30);
+  SuffStats st(CovarianceType::spherical, k, d);
+  auto t0 = std::chrono::steady_clock::now();
+  be->estep_source(gen, nullptr, &st, RowOutputs{}, 0);
+  const double s = seconds_since(t0);
+  double nk = 0;
+  for (double v : st.nk) nk += v;
+  std::printf("generated: one E-step pass over N=%lld D=%d K=%d (spherical, fast, 4 GiB budget): "
+              "%.2f s (%.0f M rows/s), sum N_k = %.6g, peak GPU %.0f MiB\n",
+              (long long)n, d, k, s, n / s / 1e6, nk, be->info().peak_device_bytes / 1048576.0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool quick = false;
   std::string only;
+  std::int64_t stream_rows = 0, generated_rows = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    if (!std::strcmp(argv[i], "--stream") && i + 1 < argc) stream_rows = std::atoll(argv[++i]);
+    if (!std::strcmp(argv[i], "--generated") && i + 1 < argc) generated_rows = std::atoll(argv[++i]);
+  }
+  if (stream_rows > 0 || generated_rows > 0) {
+    if (stream_rows > 0) stream_bench(stream_rows, 96, 1024);
+    if (generated_rows > 0) generated_pass(generated_rows, 96, 1024);
+    return 0;
   }
   cudaDeviceProp prop{};
   CK(cudaGetDeviceProperties(&prop, 0));
