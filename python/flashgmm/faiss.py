@@ -22,6 +22,7 @@ calls run the code of the copy that made the object. FAISS globals (omp threads,
 indexIVF_stats) are per copy: search() reports its own statistics.
 """
 import os
+import warnings
 import weakref
 
 import faiss as _faiss
@@ -245,6 +246,9 @@ def read_index(path):
     index = _faiss.read_index(path)
     ivf = _ivf(index)
     state = _core.ivf_read_sidecar(_address(ivf), sidecar_path(path), path)
+    if state.routes_by_mixture:
+        warnings.warn(f"'{path}' was written with posterior-ordered or adaptive probing (C++ GmmIvfIndex "
+                      "routing); flashgmm.faiss.search routes queries by L2 distance to the means", UserWarning)
     _set_state(ivf, state)
     return ivf
 

@@ -69,6 +69,7 @@ std::uint64_t centroid_fingerprint(const faiss::IndexIVF& ivf) {
 struct IvfState {
   flashgmm::GaussianMixture mixture;
   fi::MultiAssignParams assign;
+  fi::RoutingParams routing;        // kept for the sidecar; searches here route by L2
   std::int64_t n_vectors = 0;       // distinct ids stored
   std::int64_t next_id = 0;         // next sequential id
   int max_copies_stored = 1;        // largest max_copies of any add: the search over-fetch
@@ -134,7 +135,8 @@ IvfState train_ivf(std::uintptr_t index, const FloatRows& x, fi::GmmClustering& 
 }
 
 py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const std::optional<IdArray>& ids,
-                   int max_copies, float min_posterior, std::int64_t chunk_rows) {
+                   int max_copies, float min_posterior, std::int64_t chunk_rows, const std::string& spill,
+                   float soar_lambda, int candidates, float spill_fraction) {
   faiss::IndexIVF* ivf = ivf_at(index);
   if (!ivf->is_trained) throw flashgmm::Error("add_multi: the index is not trained");
   const std::int64_t d = ivf->d;
@@ -148,7 +150,27 @@ py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const
   ap.max_copies = max_copies;
   ap.min_posterior = min_posterior;
   if (chunk_rows > 0) ap.chunk_rows = chunk_rows;
+  ap.rule = fi::parse_spill_rule(spill);
+  ap.soar_lambda = soar_lambda;
+  ap.candidates = candidates;
+  ap.spill_fraction = spill_fraction;
   ap.validate();
+  if (ap.rule == fi::SpillRule::soar && max_copies > 1 && n > 0) {
+    // One spill threshold for every add: kept from an earlier add with the same rule, else the
+    // spill_fraction quantile of (an evenly strided sample of) these rows.
+    const fi::MultiAssignParams& prev = st.assign;
+    if (prev.rule == ap.rule && prev.max_copies == ap.max_copies && prev.soar_lambda == ap.soar_lambda &&
+        prev.candidates == ap.candidates && prev.spill_fraction == ap.spill_fraction && prev.spill_threshold > 0) {
+      ap.spill_threshold = prev.spill_threshold;
+    } else {
+      const std::int64_t step = std::max<std::int64_t>(1, n / 65536);
+      std::vector<float> sample;
+      for (std::int64_t i = 0; i < n; i += step) sample.insert(sample.end(), x.data() + i * d, x.data() + (i + 1) * d);
+      py::gil_scoped_release nogil;
+      ap.spill_threshold = fi::calibrate_spill_threshold(*ivf->quantizer, sample.data(),
+                                                         static_cast<std::int64_t>(sample.size()) / d, ap);
+    }
+  }
   if (max_copies > 1 && ivf->direct_map.type != faiss::DirectMap::NoMap)
     throw flashgmm::Error("add_multi: an index with a direct map cannot store a vector twice; use max_copies=1");
   std::int64_t entries = 0;
@@ -282,6 +304,7 @@ void write_sidecar(const IvfState& st, std::uintptr_t index, const std::string& 
   s.next_id = st.next_id;
   s.max_copies_stored = st.max_copies_stored;
   s.assign = st.assign;
+  s.routing = st.routing;
   s.centroid_fingerprint = centroid_fingerprint(*ivf);
   s.model = st.mixture.model();
   py::gil_scoped_release nogil;
@@ -307,6 +330,7 @@ IvfState read_sidecar(std::uintptr_t index, const std::string& path, const std::
   st.mixture = flashgmm::GaussianMixture(p);
   st.mixture.set_model(std::move(s.model));
   st.assign = s.assign;
+  st.routing = s.routing;
   st.n_vectors = s.n_vectors;
   st.next_id = s.next_id;
   st.max_copies_stored = s.max_copies_stored;
@@ -345,11 +369,15 @@ void bind_faiss(py::module_& m) {
       .def_readonly("max_copies_stored", &IvfState::max_copies_stored)
       .def_property_readonly("max_copies", [](const IvfState& s) { return s.assign.max_copies; })
       .def_property_readonly("min_posterior", [](const IvfState& s) { return s.assign.min_posterior; })
+      .def_property_readonly("spill", [](const IvfState& s) { return fi::to_string(s.assign.rule); })
+      .def_property_readonly("spill_threshold", [](const IvfState& s) { return s.assign.spill_threshold; })
+      .def_property_readonly("routes_by_mixture", [](const IvfState& s) { return s.routing.uses_mixture(); })
       .def("mixture_bytes", [](const IvfState& s) { return model_bytes(s.mixture.model()); });
 
   m.def("ivf_train", &train_ivf, py::arg("index"), py::arg("x"), py::arg("clustering"));
   m.def("ivf_add_multi", &add_multi, py::arg("state"), py::arg("index"), py::arg("x"), py::arg("ids"),
-        py::arg("max_copies"), py::arg("min_posterior"), py::arg("chunk_rows") = 0);
+        py::arg("max_copies"), py::arg("min_posterior"), py::arg("chunk_rows") = 0, py::arg("spill") = "posterior",
+        py::arg("soar_lambda") = 1.0f, py::arg("candidates") = 8, py::arg("spill_fraction") = 0.5f);
   m.def("ivf_search", &search, py::arg("state"), py::arg("index"), py::arg("q"), py::arg("k"), py::arg("nprobe") = 0);
   m.def("ivf_write_sidecar", &write_sidecar, py::arg("state"), py::arg("index"), py::arg("path"));
   m.def("ivf_read_sidecar", &read_sidecar, py::arg("index"), py::arg("path"), py::arg("index_path"));
