@@ -1,5 +1,6 @@
 #include "sidecar.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -128,8 +129,13 @@ Sidecar decode_sidecar(const std::uint8_t* data, std::size_t size, const std::st
   FLASHGMM_CHECK(s.dim == s.model.dim && s.nlist == s.model.n_components,
                  "GMM sidecar '" << what << "' is inconsistent: header says d=" << s.dim << ", nlist=" << s.nlist
                                  << ", model has d=" << s.model.dim << ", K=" << s.model.n_components);
-  FLASHGMM_CHECK(s.max_copies_stored >= 1 && s.n_vectors >= 0 && s.ntotal >= s.n_vectors,
+  FLASHGMM_CHECK(s.max_copies_stored >= 1 && s.n_vectors >= 0 && s.ntotal >= s.n_vectors && s.next_id >= 0,
                  "GMM sidecar '" << what << "' has inconsistent counts");
+  // An id lands in at most nlist distinct lists, so larger copy counts mean the same as nlist;
+  // unclamped, a damaged or crafted file would make add() and search() size their buffers by
+  // them (rows·max_copies, k·max_copies_stored: gigabytes from one int32).
+  s.assign.max_copies = static_cast<std::int32_t>(std::min<std::int64_t>(s.assign.max_copies, s.nlist));
+  s.max_copies_stored = static_cast<std::int32_t>(std::min<std::int64_t>(s.max_copies_stored, s.nlist));
   return s;
 }
 
