@@ -49,7 +49,8 @@ bool stats_finite(const SuffStats& s) {
 
 // Re-seeds each collapsed component at the worst-explained sample row not yet used, with the
 // weighted average covariance of the healthy components and weight 1/K (then renormalised).
-int reseed(Model& m, const std::vector<int>& collapsed, const init::Sample& sample, Backend& backend) {
+int reseed(Model& m, const std::vector<int>& collapsed, const init::Sample& sample, Backend& backend,
+           Communicator* comm) {
   if (collapsed.empty()) return 0;
   const int K = m.n_components, D = m.dim;
   FLASHGMM_CHECK((int)collapsed.size() < K,
@@ -70,6 +71,11 @@ int reseed(Model& m, const std::vector<int>& collapsed, const init::Sample& samp
   RowOutputs rows;
   rows.log_z = lz.data();
   backend.estep(sample.x.data(), sample.n, nullptr, nullptr, rows);
+  if (comm && comm->size() > 1) {
+    // Rank 0's values decide, so that ranks with different backends pick the same rows.
+    if (comm->rank() != 0) std::fill(lz.begin(), lz.end(), 0.0);
+    comm->allreduce_sum(lz.data(), lz.size());
+  }
   std::vector<std::int64_t> order(sample.n);
   std::iota(order.begin(), order.end(), 0);
   const size_t take = std::min<size_t>(collapsed.size(), order.size());
@@ -129,7 +135,7 @@ RunResult run_one(const Params& p, const FitInput& in, Model model, const init::
                        << " (float32 products of rows exceed 3.4e38); the data has extreme magnitudes: "
                           "scale it");
     const MStepResult ms = m_step(stats, center, p.reg_covar, p.min_component_count, model);
-    const int reseeded = reseed(model, ms.collapsed, sample, backend);
+    const int reseeded = reseed(model, ms.collapsed, sample, backend, in.comm);
     r.reseeded += reseeded;
     const double change = new_lb - lb;
     lb = new_lb;

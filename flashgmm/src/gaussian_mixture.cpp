@@ -79,10 +79,13 @@ void GaussianMixture::fit(const DataSource& local, const float* sample_weight, C
   const int d = local.dim();
   // Every rank learns every rank's row count (offsets) and dimension, in one reduction.
   const int R = comm.size(), me = comm.rank();
-  std::vector<std::int64_t> info(2 * R + 1, 0);
+  std::vector<std::int64_t> info(2 * R + 2, 0);
   info[me] = local.rows();
   info[R + me] = d;
-  info[2 * R] = sample_weight ? 1 : 0;
+  // Weighted or not is decided by the ranks that hold rows: a rank without rows may pass no
+  // weights (an empty vector's data() is often null).
+  info[2 * R] = (sample_weight && local.rows() > 0) ? 1 : 0;
+  info[2 * R + 1] = local.rows() > 0 ? 1 : 0;
   comm.allreduce_sum(info.data(), info.size());
   std::int64_t n_total = 0, offset = 0;
   for (int r = 0; r < R; ++r) {
@@ -91,11 +94,32 @@ void GaussianMixture::fit(const DataSource& local, const float* sample_weight, C
     FLASHGMM_CHECK(info[R + r] == d, "ranks disagree on the data dimension: rank "
                                          << r << " has " << info[R + r] << ", rank " << me << " has " << d);
   }
-  FLASHGMM_CHECK(info[2 * R] == 0 || info[2 * R] == R,
+  FLASHGMM_CHECK(info[2 * R] == 0 || info[2 * R] == info[2 * R + 1],
                  "ranks disagree on sample weights: some ranks pass weights and some do not");
   check_fit_shape(params_, n_total, d, model_);
-  checks::require_finite(local, params_.chunk_rows, offset);
-  if (sample_weight) checks::require_valid_weights(sample_weight, local.rows());
+  // Every rank must learn about bad data on any rank (or the others would wait forever in the
+  // next collective): each rank's verdict goes through one more reduction.
+  std::vector<std::int64_t> verdict(2 * R, 0);  // [first bad row + 1 | bad weight index + 1]
+  std::string local_error;
+  try {
+    checks::require_finite(local, params_.chunk_rows, offset);
+  } catch (const Error& e) {
+    local_error = e.what();
+    verdict[me] = 1;
+  }
+  if (sample_weight && local_error.empty()) {
+    try {
+      checks::require_valid_weights(sample_weight, local.rows());
+    } catch (const Error& e) {
+      local_error = e.what();
+      verdict[R + me] = 1;
+    }
+  }
+  comm.allreduce_sum(verdict.data(), verdict.size());
+  for (int r = 0; r < 2 * R; ++r)
+    FLASHGMM_CHECK(verdict[r] == 0, (local_error.empty() ? "rank " + std::to_string(r % R) + " has invalid "
+                                                               + (r < R ? "data (NaN or infinity)" : "sample weights")
+                                                         : local_error));
   em::FitInput in;
   in.data = &local;
   in.weights = sample_weight;
