@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <limits>
+#include <random>
 #include <unordered_set>
 
 #include <unistd.h>
@@ -133,7 +134,32 @@ void GmmIvfIndex::train(idx_t n, const float* x) {
   } catch (const faiss::FaissException& e) {
     FLASHGMM_THROW("training the IVF codec failed: " << e.what());
   }
+  calibrate_spill(n, x);
   train_seconds_ = seconds_since(t0);
+}
+
+void GmmIvfIndex::calibrate_spill(idx_t n, const float* x) {
+  MultiAssignParams& ap = params_.assign;
+  if (ap.rule != SpillRule::soar || ap.max_copies < 2 || ap.spill_threshold > 0 || n <= 0) return;
+  // A random sample (data files are often sorted, e.g. by word frequency): the quantile of 64k
+  // keys is within ~0.3 % of the spill fraction.
+  constexpr idx_t kSample = 65536;
+  const std::int64_t d = dim();
+  std::vector<float> xs;
+  const float* xp = x;
+  idx_t ns = n;
+  if (n > kSample) {
+    std::mt19937_64 rng(static_cast<std::uint64_t>(params_.cp.seed) + 7919ULL);
+    std::uniform_int_distribution<idx_t> pick(0, n - 1);
+    xs.resize(static_cast<size_t>(kSample * d));
+    for (idx_t i = 0; i < kSample; ++i) {
+      const idx_t r = pick(rng);
+      std::copy(x + r * d, x + (r + 1) * d, xs.begin() + i * d);
+    }
+    xp = xs.data();
+    ns = kSample;
+  }
+  ap.spill_threshold = calibrate_spill_threshold(*ivf_->quantizer, xp, ns, ap);
 }
 
 void GmmIvfIndex::add(idx_t n, const float* x) { add_impl(n, x, nullptr); }
@@ -148,6 +174,7 @@ void GmmIvfIndex::add_impl(idx_t n, const float* x, const idx_t* ids) {
   FLASHGMM_CHECK(n >= 0, "GmmIvfIndex::add: negative row count " << n);
   if (n == 0) return;
   FLASHGMM_CHECK(x != nullptr, "GmmIvfIndex::add: vectors are null");
+  calibrate_spill(n, x);  // only when not calibrated yet (index adopted, or set_assign)
   const MultiAssignParams& ap = params_.assign;
   const int m = ap.max_copies;
   const std::int64_t d = dim();

@@ -64,6 +64,11 @@ std::vector<std::uint8_t> encode_sidecar(const Sidecar& s) {
   pl.put<std::int32_t>(s.assign.max_copies);
   pl.put<float>(s.assign.min_posterior);
   pl.put<std::int64_t>(s.assign.chunk_rows);
+  pl.put<std::int32_t>(static_cast<std::int32_t>(s.assign.rule));  // version 2
+  pl.put<float>(s.assign.soar_lambda);
+  pl.put<std::int32_t>(s.assign.candidates);
+  pl.put<float>(s.assign.spill_fraction);
+  pl.put<float>(s.assign.spill_threshold);
   pl.put<std::int32_t>(static_cast<std::int32_t>(s.routing.order));
   pl.put<double>(s.routing.probe_mass);
   pl.put<double>(s.routing.temperature);
@@ -94,8 +99,8 @@ Sidecar decode_sidecar(const std::uint8_t* data, std::size_t size, const std::st
                  "GMM sidecar '" << what << "' is corrupted or truncated (checksum mismatch)");
   Reader h{data + sizeof(kMagic), size - sizeof(kMagic), what};
   const auto version = h.get<std::uint32_t>();
-  FLASHGMM_CHECK(version == kSidecarVersion, "GMM sidecar '" << what << "' has version " << version
-                                                 << ", this build reads version " << kSidecarVersion);
+  FLASHGMM_CHECK(version == 1 || version == kSidecarVersion, "GMM sidecar '" << what << "' has version " << version
+                                                 << ", this build reads versions 1 to " << kSidecarVersion);
   h.get<std::uint32_t>();
   const auto payload = h.get<std::uint64_t>();
   FLASHGMM_CHECK(payload == size - kHeader - 8,
@@ -113,6 +118,17 @@ Sidecar decode_sidecar(const std::uint8_t* data, std::size_t size, const std::st
   s.assign.max_copies = r.get<std::int32_t>();
   s.assign.min_posterior = r.get<float>();
   s.assign.chunk_rows = r.get<std::int64_t>();
+  if (version >= 2) {
+    const auto rule = r.get<std::int32_t>();
+    FLASHGMM_CHECK(rule == 0 || rule == 1, "GMM sidecar '" << what << "' has an unknown spill rule " << rule);
+    s.assign.rule = static_cast<SpillRule>(rule);
+    s.assign.soar_lambda = r.get<float>();
+    s.assign.candidates = r.get<std::int32_t>();
+    s.assign.spill_fraction = r.get<float>();
+    s.assign.spill_threshold = r.get<float>();
+  } else {
+    s.assign.rule = SpillRule::posterior;  // the only rule version 1 knew
+  }
   const auto order = r.get<std::int32_t>();
   FLASHGMM_CHECK(order == 0 || order == 1, "GMM sidecar '" << what << "' has an unknown probe order " << order);
   s.routing.order = static_cast<ProbeOrder>(order);

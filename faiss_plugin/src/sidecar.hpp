@@ -2,6 +2,8 @@
 //   "FGMMIVF\0" | u32 version | u32 0 | u64 payload bytes | payload | u64 FNV-1a-64 of all before
 // payload: i32 dim, i64 nlist, i64 ntotal, i64 n_vectors, i64 next_id, i32 max_copies_stored,
 //   i32 assign.max_copies, f32 assign.min_posterior, i64 assign.chunk_rows,
+//   [version ≥ 2: i32 assign.rule, f32 soar_lambda, i32 candidates, f32 spill_fraction,
+//    f32 spill_threshold]
 //   i32 routing.order, f64 probe_mass, f64 temperature, i32 min_probes,
 //   u64 centroid fingerprint (FNV-1a-64 of the quantizer's float centroids),
 //   u64 model bytes, serialize_model(model)
@@ -17,7 +19,7 @@
 
 namespace flashgmm::ivf {
 
-constexpr std::uint32_t kSidecarVersion = 1;
+constexpr std::uint32_t kSidecarVersion = 2;  // 1 is still read (posterior rule)
 
 struct Sidecar {
   std::int32_t dim = 0;

@@ -16,12 +16,17 @@ flashgmm::ivf::GmmIvfParams make_params(const GmmOptions& o) {
   flashgmm::ivf::GmmIvfParams p;
   p.gmm.covariance_type = flashgmm::parse_covariance_type(o.covariance);
   p.gmm.backend = flashgmm::parse_backend(o.device);
+  p.gmm.reg_covar = o.reg_covar;
   p.cp.niter = o.niter;
   p.cp.seed = o.seed;
   p.cp.max_points_per_centroid = o.max_points_per_centroid;
   p.cp.verbose = o.verbose;
   p.assign.max_copies = o.max_copies;
   p.assign.min_posterior = o.min_posterior;
+  p.assign.rule = flashgmm::ivf::parse_spill_rule(o.spill);
+  p.assign.soar_lambda = o.soar_lambda;
+  p.assign.candidates = o.candidates;
+  p.assign.spill_fraction = o.spill_fraction;
   p.routing.order = flashgmm::ivf::parse_probe_order(o.routing);
   p.routing.probe_mass = o.probe_mass;
   p.routing.temperature = o.temperature;

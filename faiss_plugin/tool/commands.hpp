@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "flashgmm_faiss/gmm_clustering.hpp"
 #include "flashgmm_faiss/gmm_ivf_index.hpp"
 
 namespace flashgmm_ivf_tool {
@@ -12,8 +13,13 @@ struct GmmOptions {
   int nlist = 1024;
   std::string index_key = "IVF{nlist},Flat";
   std::string covariance = "spherical";
+  double reg_covar = flashgmm::ivf::default_quantizer_params().reg_covar;
   int max_copies = flashgmm::ivf::MultiAssignParams().max_copies;
   float min_posterior = flashgmm::ivf::MultiAssignParams().min_posterior;
+  std::string spill = flashgmm::ivf::to_string(flashgmm::ivf::MultiAssignParams().rule);
+  float soar_lambda = flashgmm::ivf::MultiAssignParams().soar_lambda;
+  int candidates = flashgmm::ivf::MultiAssignParams().candidates;
+  float spill_fraction = flashgmm::ivf::MultiAssignParams().spill_fraction;
   std::string routing = "l2";
   double probe_mass = 1.0;
   double temperature = 1.0;

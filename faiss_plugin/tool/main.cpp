@@ -18,9 +18,22 @@ void add_gmm_options(CLI::App* app, GmmOptions& g) {
       ->capture_default_str();
   app->add_option("--covariance", g.covariance, "mixture covariance: spherical, diag, full, tied")
       ->capture_default_str();
+  app->add_option("--reg-covar", g.reg_covar,
+                  "added to every variance: a floor that keeps components' spreads (and lists) comparable")
+      ->capture_default_str();
   app->add_option("--max-copies", g.max_copies, "lists per vector at most (1 = no multi-assignment)")
       ->capture_default_str();
-  app->add_option("--min-posterior", g.min_posterior, "posterior a further list needs")->capture_default_str();
+  app->add_option("--spill", g.spill, "how further lists are chosen: soar (residual-aware L2) or posterior")
+      ->capture_default_str();
+  app->add_option("--min-posterior", g.min_posterior, "posterior rule: posterior a further list needs")
+      ->capture_default_str();
+  app->add_option("--soar-lambda", g.soar_lambda, "soar rule: penalty on residuals parallel to the primary one")
+      ->capture_default_str();
+  app->add_option("--candidates", g.candidates, "soar rule: nearest lists considered for the extra copies")
+      ->capture_default_str();
+  app->add_option("--spill-fraction", g.spill_fraction,
+                  "soar rule: fraction of vectors that get extra copies (entries ~ N(1 + f(max_copies-1)))")
+      ->capture_default_str();
   app->add_option("--routing", g.routing, "query probe order: l2 or posterior")->capture_default_str();
   app->add_option("--probe-mass", g.probe_mass, "adaptive probing: stop at this posterior mass (1 = off)")
       ->capture_default_str();

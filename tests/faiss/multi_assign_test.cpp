@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
+#include <tuple>
 #include <map>
 #include <set>
 
@@ -24,11 +27,12 @@ constexpr int kD = 16;
 constexpr int kNlist = 32;
 constexpr idx_t kN = 6000;
 
-GmmIvfParams test_params(int max_copies, float tau) {
+GmmIvfParams test_params(int max_copies, float tau, SpillRule rule = SpillRule::posterior) {
   GmmIvfParams p;
   p.gmm.seed = 3;
   p.cp.niter = 15;
   p.assign.max_copies = max_copies;
+  p.assign.rule = rule;
   p.assign.min_posterior = tau;
   p.assign.chunk_rows = 1000;  // several chunks
   return p;
@@ -50,17 +54,19 @@ std::map<std::pair<idx_t, idx_t>, std::vector<uint8_t>> entries(const faiss::Ind
   return out;
 }
 
-class MultiAssignCodes : public testing::TestWithParam<const char*> {};
+class MultiAssignCodes : public testing::TestWithParam<std::tuple<const char*, SpillRule>> {};
 
 }  // namespace
 
 TEST_P(MultiAssignCodes, StoresExpectedCopiesWithCorrectCodes) {
   const auto x = gaussian_blobs(kN, kD, kNlist, 0.6f, 11);
-  GmmIvfIndex index(kD, std::string("IVF32,") + GetParam(), test_params(3, 0.05f));
+  GmmIvfIndex index(kD, std::string("IVF32,") + std::get<0>(GetParam()),
+                    test_params(3, 0.05f, std::get<1>(GetParam())));
   index.train(kN, x.data());
   index.add(kN, x.data());
 
-  // The expected lists, from the same rule applied independently.
+  // The expected lists, from the same rule applied independently (other chunking: the soar
+  // threshold was calibrated by train, so rows do not depend on their batch).
   std::vector<idx_t> lists(static_cast<size_t>(kN) * 3);
   MultiAssignParams ap = index.params().assign;
   ap.chunk_rows = 777;
@@ -97,7 +103,8 @@ TEST_P(MultiAssignCodes, StoresExpectedCopiesWithCorrectCodes) {
 
 TEST_P(MultiAssignCodes, RemoveIdsRemovesEveryCopy) {
   const auto x = gaussian_blobs(kN, kD, kNlist, 0.6f, 12);
-  GmmIvfIndex index(kD, std::string("IVF32,") + GetParam(), test_params(3, 0.05f));
+  GmmIvfIndex index(kD, std::string("IVF32,") + std::get<0>(GetParam()),
+                    test_params(3, 0.05f, std::get<1>(GetParam())));
   index.train(kN, x.data());
   index.add(kN, x.data());
   const idx_t before = index.n_entries();
@@ -119,7 +126,14 @@ TEST_P(MultiAssignCodes, RemoveIdsRemovesEveryCopy) {
   EXPECT_EQ(index.n_added(), kN + 10);
 }
 
-INSTANTIATE_TEST_SUITE_P(Codecs, MultiAssignCodes, testing::Values("Flat", "PQ4x4", "SQ8"));
+INSTANTIATE_TEST_SUITE_P(Codecs, MultiAssignCodes,
+                         testing::Combine(testing::Values("Flat", "PQ4x4", "SQ8"),
+                                          testing::Values(SpillRule::posterior, SpillRule::soar)),
+                         [](const auto& info) {
+                           std::string codec = std::get<0>(info.param);
+                           codec.erase(std::remove(codec.begin(), codec.end(), 'x'), codec.end());
+                           return codec + "_" + to_string(std::get<1>(info.param));
+                         });
 
 TEST(MultiAssign, MaxCopiesOneIsPlainIvf) {
   const auto x = gaussian_blobs(3000, kD, kNlist, 0.6f, 13);
@@ -154,9 +168,125 @@ TEST(MultiAssign, RejectsBadParameters) {
   p.assign.max_copies = 2;
   p.assign.min_posterior = 0.0f;
   EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", p), flashgmm::Error);
+  p.assign.min_posterior = 0.25f;
+  p.assign.soar_lambda = -1.0f;
+  EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", p), flashgmm::Error);
+  p.assign.soar_lambda = std::nanf("");
+  EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", p), flashgmm::Error);
+  p.assign.soar_lambda = 1.0f;
+  p.assign.spill_fraction = 1.5f;
+  EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", p), flashgmm::Error);
+  p.assign.spill_fraction = 0.5f;
+  p.assign.max_copies = 4;
+  p.assign.candidates = 3;
+  EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", p), flashgmm::Error);
+  p.assign.candidates = 8;
+  p.assign.spill_threshold = -1.0f;
+  EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", p), flashgmm::Error);
+  EXPECT_THROW(parse_spill_rule("nearest"), flashgmm::Error);
   EXPECT_THROW(GmmIvfIndex(kD, "Flat", GmmIvfParams()), flashgmm::Error);
   EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Nonsense", GmmIvfParams()), flashgmm::Error);
   GmmIvfIndex untrained(kD, "IVF32,Flat");
   std::vector<float> v(kD, 0.0f);
   EXPECT_THROW(untrained.add(1, v.data()), flashgmm::Error);
+}
+
+namespace {
+
+// SOAR score of list l for row x with primary residual r: ‖x − c_l‖² + λ⟨r, x − c_l⟩²/‖r‖² (float64).
+double soar_score(const float* x, const float* c, const std::vector<double>& r, double lambda) {
+  double dist = 0, dot = 0, rn = 0;
+  for (int t = 0; t < kD; ++t) {
+    const double v = static_cast<double>(x[t]) - c[t];
+    dist += v * v;
+    dot += r[t] * v;
+    rn += r[t] * r[t];
+  }
+  return dist + lambda * dot * dot / rn;
+}
+
+}  // namespace
+
+// The extra list is the candidate with the smallest SOAR score, checked by brute force over the
+// `candidates` nearest centroids; spill_fraction 1 spills every row.
+TEST(MultiAssignSoar, ExtraListMinimisesTheSoarScore) {
+  const auto x = gaussian_blobs(2000, kD, kNlist, 0.7f, 15);
+  for (float lambda : {0.0f, 1.0f, 4.0f}) {
+    GmmIvfParams p = test_params(2, 0.25f, SpillRule::soar);
+    p.assign.soar_lambda = lambda;
+    p.assign.spill_fraction = 1.0f;
+    p.assign.candidates = 6;
+    GmmIvfIndex index(kD, "IVF32,Flat", p);
+    index.train(2000, x.data());
+    const auto& q = dynamic_cast<const faiss::IndexFlat&>(*index.ivf().quantizer);
+    const float* cent = q.get_xb();
+    std::vector<idx_t> lists(2000 * 2);
+    assign_lists(index.mixture(), q, x.data(), 2000, index.params().assign, lists.data());
+    std::vector<float> cd(2000 * 6);
+    std::vector<idx_t> ci(2000 * 6);
+    q.faiss::IndexFlat::search(2000, x.data(), 6, cd.data(), ci.data());
+    int differs_from_second = 0;
+    for (idx_t i = 0; i < 2000; ++i) {
+      const float* xi = x.data() + i * kD;
+      const idx_t l0 = lists[i * 2], l1 = lists[i * 2 + 1];
+      ASSERT_EQ(l0, ci[i * 6]) << "primary = nearest centroid with L2 routing";
+      ASSERT_GE(l1, 0) << "row " << i << " did not spill with spill_fraction 1";
+      ASSERT_NE(l1, l0);
+      std::vector<double> r(kD);
+      for (int t = 0; t < kD; ++t) r[t] = static_cast<double>(xi[t]) - cent[l0 * kD + t];
+      double best = std::numeric_limits<double>::infinity();
+      for (int j = 1; j < 6; ++j) best = std::min(best, soar_score(xi, cent + ci[i * 6 + j] * kD, r, lambda));
+      EXPECT_LE(soar_score(xi, cent + l1 * kD, r, lambda), best * (1 + 1e-4) + 1e-6) << "row " << i;
+      if (lambda == 0.0f) EXPECT_EQ(l1, ci[i * 6 + 1]) << "lambda 0 = second nearest list";
+      differs_from_second += l1 != ci[i * 6 + 1];
+    }
+    if (lambda >= 1.0f) EXPECT_GT(differs_from_second, 100) << "the penalty should move some copies";
+  }
+}
+
+// The spill fraction sets the entries (calibrated once by train), whatever the add batches.
+TEST(MultiAssignSoar, SpillFractionSetsEntriesIndependentlyOfBatches) {
+  const idx_t n = 8000;
+  const auto x = gaussian_blobs(n, kD, kNlist, 0.6f, 16);
+  for (float f : {0.0f, 0.3f, 0.5f}) {
+    GmmIvfParams p = test_params(2, 0.25f, SpillRule::soar);
+    p.assign.spill_fraction = f;
+    GmmIvfIndex whole(kD, "IVF32,Flat", p), pieces(kD, "IVF32,Flat", p);
+    whole.train(n, x.data());
+    pieces.train(n, x.data());
+    EXPECT_GT(whole.params().assign.spill_threshold, 0.0f);
+    EXPECT_EQ(whole.params().assign.spill_threshold, pieces.params().assign.spill_threshold);
+    whole.add(n, x.data());
+    for (idx_t c0 = 0; c0 < n; c0 += 7) pieces.add(std::min<idx_t>(7, n - c0), x.data() + c0 * kD);
+    EXPECT_EQ(whole.n_entries(), pieces.n_entries());
+    const double ratio = static_cast<double>(whole.n_entries()) / n;
+    EXPECT_NEAR(ratio, 1.0 + f, 0.03) << "spill_fraction " << f;
+  }
+}
+
+// Without a calibrated threshold, assign_lists spills exactly round(f·n) of the rows it is given;
+// calibrate_spill_threshold turns the fraction into the threshold that does the same.
+TEST(MultiAssignSoar, UncalibratedCallSpillsTheFractionOfItsRows) {
+  const idx_t n = 3000;
+  const auto x = gaussian_blobs(n, kD, kNlist, 0.6f, 17);
+  GmmIvfParams p = test_params(3, 0.25f, SpillRule::soar);
+  p.assign.spill_fraction = 0.25f;
+  GmmIvfIndex index(kD, "IVF32,Flat", p);
+  index.train(n, x.data());
+  MultiAssignParams ap = index.params().assign;
+  ap.spill_threshold = 0.0f;
+  std::vector<idx_t> lists(n * 3);
+  assign_lists(index.mixture(), *index.ivf().quantizer, x.data(), n, ap, lists.data());
+  idx_t spilled = 0;
+  for (idx_t i = 0; i < n; ++i) {
+    spilled += lists[i * 3 + 1] >= 0;
+    if (lists[i * 3 + 1] >= 0) EXPECT_GE(lists[i * 3 + 2], 0) << "a spilled row gets all max_copies lists";
+    if (lists[i * 3 + 1] < 0) EXPECT_LT(lists[i * 3 + 2], 0);
+  }
+  EXPECT_EQ(spilled, 750);
+  ap.spill_threshold = calibrate_spill_threshold(*index.ivf().quantizer, x.data(), n, ap);
+  assign_lists(index.mixture(), *index.ivf().quantizer, x.data(), n, ap, lists.data());
+  idx_t spilled2 = 0;
+  for (idx_t i = 0; i < n; ++i) spilled2 += lists[i * 3 + 1] >= 0;
+  EXPECT_NEAR(static_cast<double>(spilled2), 750.0, 3.0);  // ties at the threshold only
 }

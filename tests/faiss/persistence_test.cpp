@@ -86,6 +86,11 @@ TEST(Persistence, RoundTripAndStockFaissLoads) {
     EXPECT_EQ(back.params().routing.order, ProbeOrder::posterior);
     EXPECT_EQ(back.params().routing.probe_mass, 0.95);
     EXPECT_EQ(back.params().assign.max_copies, 2);
+    EXPECT_EQ(back.params().assign.rule, index.params().assign.rule);
+    EXPECT_EQ(back.params().assign.soar_lambda, index.params().assign.soar_lambda);
+    EXPECT_EQ(back.params().assign.candidates, index.params().assign.candidates);
+    EXPECT_EQ(back.params().assign.spill_fraction, index.params().assign.spill_fraction);
+    EXPECT_EQ(back.params().assign.spill_threshold, index.params().assign.spill_threshold);  // later adds: same rule
     EXPECT_EQ(back.mixture().means(), index.mixture().means());
     EXPECT_EQ(back.mixture().weights(), index.mixture().weights());
     index.search(20, q.data(), 5, d1.data(), i1.data(), 4);

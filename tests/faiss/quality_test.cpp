@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVFFlat.h>
@@ -76,7 +77,7 @@ TEST(Quality, GmmMultiAssignmentBeatsKmeansOnOverlappingClusters) {
   const auto q = uneven_blobs(kNq, kD, kNlist, 0.2f, 0.6f, 100, 102);
   const auto truth = exact_knn(x, q, kD, kK);
 
-  GmmIvfParams p;  // library defaults (spherical GMM, max_copies 2, τ as documented)
+  GmmIvfParams p;  // library defaults (spherical GMM, max_copies 2, soar spilling of half the rows)
   p.cp.seed = 7;
   GmmIvfIndex gmm(kD, "IVF64,Flat", p);
   gmm.train(kN, x.data());
@@ -98,5 +99,61 @@ TEST(Quality, GmmMultiAssignmentBeatsKmeansOnOverlappingClusters) {
     std::printf("recall@10 %.2f: gmm %.0f, k-means %.0f distance computations per query (%.2fx), entries %.3f N\n",
                 target, g, k, k / g, static_cast<double>(gmm.n_entries()) / kN);
     EXPECT_LT(g, k) << "target recall " << target;
+  }
+}
+
+// SOAR spilling alone (FAISS k-means centroids, half of the vectors in a second list chosen by the
+// residual-aware score) against the same k-means IVF without and with naive second-nearest spilling
+// of the same half (λ = 0), on data where neighbours straddle list borders: one isotropic Gaussian in
+// 32 dimensions cut into 64 lists (like embeddings: no cluster structure at the scale of the lists).
+// Measured in the prototype: ≈ 1.25× fewer distance computations than k-means at recall@10 0.75.
+TEST(Quality, SoarSpillingBeatsKmeansAndNaiveSpillingAtEqualRecall) {
+  constexpr int d = 32;
+  // Base and queries drawn together, so that they share the Gaussian's centre.
+  const auto all = gaussian_blobs(kN + kNq, d, 1, 1.0f, 111);
+  const std::vector<float> xb(all.begin(), all.begin() + kN * d), xq(all.begin() + kN * d, all.end());
+  const auto truth = exact_knn(xb, xq, d, kK);
+
+  faiss::IndexFlatL2 kq(d);
+  faiss::IndexIVFFlat km(&kq, d, kNlist);
+  km.cp.niter = 10;
+  km.cp.seed = 7;
+  km.train(kN, xb.data());
+  km.add(kN, xb.data());
+
+  auto spilled = [&](float lambda) {
+    auto ivf = std::make_unique<faiss::IndexIVFFlat>(&kq, d, kNlist);  // same centroids
+    MultiAssignParams ap;
+    ap.rule = SpillRule::soar;
+    ap.soar_lambda = lambda;
+    ap.spill_fraction = 0.5f;
+    ap.spill_threshold = calibrate_spill_threshold(kq, xb.data(), kN, ap);
+    std::vector<idx_t> lists(kN * 2);
+    assign_lists_soar(kq, xb.data(), kN, ap, lists.data());
+    std::vector<float> xs;
+    std::vector<idx_t> ids, ll;
+    for (idx_t i = 0; i < kN; ++i)
+      for (int j = 0; j < 2; ++j)
+        if (lists[i * 2 + j] >= 0) {
+          ids.push_back(i);
+          ll.push_back(lists[i * 2 + j]);
+          xs.insert(xs.end(), xb.begin() + i * d, xb.begin() + (i + 1) * d);
+        }
+    ivf->add_core(static_cast<idx_t>(ids.size()), xs.data(), ids.data(), ll.data());
+    return ivf;
+  };
+  const auto soar = spilled(1.0f);
+  const auto naive = spilled(0.0f);  // λ = 0: the second-nearest list, same gate
+  EXPECT_NEAR(static_cast<double>(soar->ntotal) / kN, 1.5, 0.02);
+
+  const Curve ck = sweep(km, 1, xq, truth);
+  const Curve cs = sweep(*soar, 2, xq, truth);
+  const Curve cn = sweep(*naive, 2, xq, truth);
+  for (double target : {0.6, 0.75}) {
+    const double k = ndis_at(ck, target), s = ndis_at(cs, target), nv = ndis_at(cn, target);
+    std::printf("recall@10 %.2f: soar %.0f, naive half-spill %.0f, k-means %.0f distance computations (%.2fx, %.2fx)\n",
+                target, s, nv, k, k / s, nv / s);
+    EXPECT_LT(s * 1.1, k) << "target recall " << target;
+    EXPECT_LT(s * 1.1, nv) << "target recall " << target;
   }
 }

@@ -56,7 +56,8 @@ class GmmIvfIndex {
   GmmIvfIndex& operator=(GmmIvfIndex&&) noexcept;
 
   /// Fits the mixture (GmmClustering, subsampled as FAISS does) into the quantizer, then lets
-  /// IndexIVF::train train the residual codec (PQ/SQ); it skips the k-means step.
+  /// IndexIVF::train train the residual codec (PQ/SQ); it skips the k-means step. With the soar
+  /// rule, also calibrates assign.spill_threshold on a sample of x (params().assign shows it).
   void train(idx_t n, const float* x);
   bool is_trained() const;
 
@@ -91,7 +92,8 @@ class GmmIvfIndex {
   const GmmIvfParams& params() const { return params_; }
   /// Changes query routing (rebuilds the quantizer wrapper; lists are unchanged).
   void set_routing(const RoutingParams& r);
-  /// Changes the multi-assignment rule for later add() calls.
+  /// Changes the multi-assignment rule for later add() calls (a soar rule with
+  /// spill_threshold 0 is calibrated on the next add's rows).
   void set_assign(const MultiAssignParams& a);
   /// Per-iteration stats of the GMM training (FAISS's struct; obj = negative log-likelihood).
   const std::vector<faiss::ClusteringIterationStats>& training_stats() const { return train_stats_; }
@@ -100,6 +102,8 @@ class GmmIvfIndex {
  private:
   void install_quantizer();
   void add_impl(idx_t n, const float* x, const idx_t* ids);
+  /// soar rule with spill_threshold 0: sets it from (a random sample of) these rows.
+  void calibrate_spill(idx_t n, const float* x);
 
   std::unique_ptr<faiss::IndexIVF> ivf_;
   std::unique_ptr<GaussianMixture> mixture_;
