@@ -14,17 +14,20 @@ namespace {
 
 using flashgmm::ivf::Sidecar;
 
-// Layout (sidecar.hpp): 24-byte header (magic, version, 0, payload bytes), 96 bytes of fixed
-// fields ending with the model block's length, the model block, an 8-byte checksum.
+// Layout (sidecar.hpp): 24-byte header (magic, version, 0, payload bytes), the fixed fields
+// (96 bytes in version 1, 116 from version 2) ending with the model block's length, the model
+// block, an 8-byte checksum.
 constexpr std::size_t kHeader = 24;
-constexpr std::size_t kFixedFields = 96;
 
 void fix_sidecar(std::vector<std::uint8_t>& b) {
   using flashgmm::fuzz::put_u64;
   if (b.size() < kHeader + 8) return;
   put_u64(b.data() + 16, b.size() - kHeader - 8);
-  if (b.size() >= kHeader + kFixedFields + 8) {
-    const std::size_t model_begin = kHeader + kFixedFields;
+  std::uint32_t version;
+  std::memcpy(&version, b.data() + 8, 4);
+  const std::size_t fixed_fields = version >= 2 ? 116 : 96;
+  if (b.size() >= kHeader + fixed_fields + 8) {
+    const std::size_t model_begin = kHeader + fixed_fields;
     const std::size_t model_bytes = b.size() - 8 - model_begin;
     put_u64(b.data() + model_begin - 8, model_bytes);
     if (model_bytes > 0) {
