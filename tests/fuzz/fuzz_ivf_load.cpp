@@ -1,7 +1,7 @@
 // libFuzzer target: what a GMM sidecar's fields drive once loaded. The sidecar loader checks the
 // bytes (fuzz_sidecar); this target checks the values: it keeps a small trained GMM IVF index on
 // disk, rewrites its sidecar with fuzzed bookkeeping and parameters (copies, ids, multi-assignment
-// and routing settings) under a valid checksum, then loads the index and searches and adds.
+// rule and settings, routing settings) under a valid checksum, then loads the index and searches and adds.
 // Every input must end in a flashgmm::Error or a working index: no crash, no undefined
 // behaviour, no unbounded allocation (libFuzzer's -malloc_limit_mb catches those).
 #include <fuzzer/FuzzedDataProvider.h>
@@ -85,6 +85,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   s.assign.max_copies = i32(s.assign.max_copies);
   s.assign.min_posterior = in.ConsumeBool() ? s.assign.min_posterior : in.ConsumeFloatingPoint<float>();
   s.assign.chunk_rows = i64(s.assign.chunk_rows);
+  s.assign.rule = static_cast<flashgmm::ivf::SpillRule>(in.ConsumeIntegralInRange<int>(0, 1));
+  s.assign.soar_lambda = in.ConsumeBool() ? s.assign.soar_lambda : in.ConsumeFloatingPoint<float>();
+  s.assign.candidates = i32(s.assign.candidates);
+  s.assign.spill_fraction = in.ConsumeBool() ? s.assign.spill_fraction : in.ConsumeFloatingPoint<float>();
+  s.assign.spill_threshold = in.ConsumeBool() ? s.assign.spill_threshold : in.ConsumeFloatingPoint<float>();
   s.routing.order = static_cast<flashgmm::ivf::ProbeOrder>(in.ConsumeIntegralInRange<int>(0, 1));
   s.routing.probe_mass = in.ConsumeBool() ? s.routing.probe_mass : in.ConsumeFloatingPoint<double>();
   s.routing.temperature = in.ConsumeBool() ? s.routing.temperature : in.ConsumeFloatingPoint<double>();
