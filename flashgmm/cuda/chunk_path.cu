@@ -189,7 +189,7 @@ void EstepEngine::gemm(cublasOperation_t ta, cublasOperation_t tb, int m, int n,
                        float beta) {
   ensure_cublas_workspace();
   const float alpha = 1.0f;
-  const cublasComputeType_t ct = params_.precision == Precision::fast
+  const cublasComputeType_t ct = bf16_products_
                                      ? CUBLAS_COMPUTE_32F_FAST_16BF
                                      : CUBLAS_COMPUTE_32F;
   FLASHGMM_CUBLAS_CHECK(cublasGemmEx(cublas_, ta, tb, m, n, k, &alpha, a, CUDA_R_32F, lda, b,
@@ -202,7 +202,7 @@ void EstepEngine::gemm_batched(cublasOperation_t ta, cublasOperation_t tb, int m
                                long long sb, float* c, int ldc, long long sc, int batch) {
   ensure_cublas_workspace();
   const float alpha = 1.0f, beta = 0.0f;
-  const cublasComputeType_t ct = params_.precision == Precision::fast
+  const cublasComputeType_t ct = bf16_products_
                                      ? CUBLAS_COMPUTE_32F_FAST_16BF
                                      : CUBLAS_COMPUTE_32F;
   FLASHGMM_CUBLAS_CHECK(cublasGemmStridedBatchedEx(

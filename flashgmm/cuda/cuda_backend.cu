@@ -107,7 +107,11 @@ class CudaBackend final : public Backend {
 
   BackendInfo info() const override {
     BackendInfo b;
-    b.name = "cuda (" + device_name_ + ", " + to_string(params_.precision) + ")";
+    b.name = "cuda (" + device_name_ + ", " + to_string(params_.precision);
+    if (engine_->fast_fallbacks() > 0)
+      b.name += "; float32 products for " + std::to_string(engine_->fast_fallbacks()) +
+                " parameter set(s) too narrow for bf16";
+    b.name += ")";
     b.peak_device_bytes = mem_.peak();
     return b;
   }

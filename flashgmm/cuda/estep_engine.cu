@@ -3,6 +3,7 @@
 
 #include "cuda/cuda_check.cuh"
 #include "cuda/estep_engine.cuh"
+#include "cuda/fast_precision_guard.hpp"
 #include "cuda/reduce_kernels.cuh"
 #include "flashgmm/model.hpp"
 
@@ -57,6 +58,10 @@ void EstepEngine::set_params(const ComponentParams& p) {
                      p.prec.size() == covariance_size(p.covariance_type, k, d),
                  "CUDA backend: component parameter arrays have the wrong sizes for K="
                      << k << ", D=" << d << ", covariance " << to_string(p.covariance_type));
+  // bf16 row features are only as good as the components are wide (fast_precision_guard.hpp):
+  // parameters that would make their logits wrong by more than a nat run in float32 instead.
+  bf16_products_ = params_.precision == Precision::fast && fast_products_ok(p);
+  if (params_.precision == Precision::fast && !bf16_products_) ++fast_fallbacks_;
   DeviceModel& m = model_;
   const bool changed_shape = m.k != k || m.type != p.covariance_type;
   m.type = p.covariance_type;

@@ -65,6 +65,11 @@ class EstepEngine {
   std::int64_t workspace_in_use() const;
   /// Which path run() takes for these outputs ("fused" or "chunked").
   bool uses_fused_path(const RowOutputs& rows) const;
+  /// Whether the current parameters run with bf16 products (Precision::fast and the parameters
+  /// pass fast_products_ok(); otherwise float32 products, see fast_precision_guard.hpp).
+  bool bf16_products() const { return bf16_products_; }
+  /// set_params calls in fast precision whose parameters needed float32 products.
+  std::int64_t fast_fallbacks() const { return fast_fallbacks_; }
 
  private:
   // chunked path (chunk_path.cu)
@@ -77,7 +82,8 @@ class EstepEngine {
                     const float* a, int lda, long long sa, const float* b, int ldb, long long sb,
                     float* c, int ldc, long long sc, int batch);
   // fused path (fused_path.cu)
-  bool fused_supported() const;
+  bool fused_supported() const;        ///< fused path usable now (shape, bf16 products)
+  bool fused_shape_supported() const;  ///< fused path usable for this shape in fast precision
   std::int64_t fused_workspace_bytes(std::int64_t rows) const;
   void ensure_cublas_workspace();
   void prepare_fused_params();
@@ -92,6 +98,8 @@ class EstepEngine {
   DeviceArray<char> cublas_workspace_;
   DeviceModel model_;
   int sm_count_ = 0;
+  bool bf16_products_ = false;       ///< fast precision and parameters that tolerate bf16
+  std::int64_t fast_fallbacks_ = 0;  ///< fast-precision parameter sets computed in float32
 
   // pass accumulators (float64)
   DeviceArray<double> acc_nk_, acc_sx_, acc_sxx_, acc_ll_;

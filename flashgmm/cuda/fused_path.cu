@@ -588,7 +588,9 @@ void dispatch_fp(int fp, F&& f) {
 
 }  // namespace
 
-bool EstepEngine::fused_supported() const {
+bool EstepEngine::fused_supported() const { return bf16_products_ && fused_shape_supported(); }
+
+bool EstepEngine::fused_shape_supported() const {
   const DeviceModel& m = model_;
   if (params_.precision != Precision::fast || m.k == 0 || m.d % 4 != 0) return false;
   if (m.type == CovarianceType::spherical) return m.d <= 256;
@@ -599,8 +601,10 @@ bool EstepEngine::fused_supported() const {
 // Rows per segment: the segment's bf16 features take at most 32 MiB.
 std::int64_t segment_rows(int fp) { return std::max<std::int64_t>(4096, (32 << 20) / (2 * fp)); }
 
+// Counted whenever the shape allows the fused path, also while the parameters need float32
+// products: a later iteration may switch back to it.
 std::int64_t EstepEngine::fused_workspace_bytes(std::int64_t rows) const {
-  if (!fused_supported()) return 0;
+  if (!fused_shape_supported()) return 0;
   const std::int64_t fp = feature_pad(model_);
   const std::int64_t seg = std::min(rows, segment_rows(int(fp)));
   const std::int64_t kpad = (model_.k + kCompBlock2 - 1) / kCompBlock2 * kCompBlock2;
