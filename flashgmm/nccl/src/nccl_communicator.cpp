@@ -39,6 +39,45 @@ class DeviceGuard {
   bool ok_ = false;
 };
 
+// One small allreduce on all communicators at once from this thread (a group), while every
+// participant is certainly present: the GPUs are shown able to talk before any participant
+// thread starts, and whatever NCCL still sets up on first use is done here.
+void warm_up(const std::vector<ncclComm_t>& comms, const std::vector<int>& devices) {
+  const std::size_t P = comms.size();
+  std::vector<double*> bufs(P, nullptr);
+  std::vector<cudaStream_t> streams(P, nullptr);
+  auto release = [&] {
+    for (std::size_t i = 0; i < P; ++i) {
+      (void)cudaSetDevice(devices[i]);
+      if (bufs[i]) (void)cudaFree(bufs[i]);
+      if (streams[i]) (void)cudaStreamDestroy(streams[i]);
+    }
+  };
+  try {
+    for (std::size_t i = 0; i < P; ++i) {
+      FLASHGMM_NCCL_CUDA_CHECK(cudaSetDevice(devices[i]));
+      FLASHGMM_NCCL_CUDA_CHECK(cudaMalloc(&bufs[i], 64 * sizeof(double)));
+      FLASHGMM_NCCL_CUDA_CHECK(cudaMemset(bufs[i], 0, 64 * sizeof(double)));
+      FLASHGMM_NCCL_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[i], cudaStreamNonBlocking));
+    }
+    FLASHGMM_NCCL_CHECK(ncclGroupStart(), nullptr);
+    ncclResult_t first = ncclSuccess;
+    for (std::size_t i = 0; i < P && first == ncclSuccess; ++i)
+      first = ncclAllReduce(bufs[i], bufs[i], 64, ncclFloat64, ncclSum, comms[i], streams[i]);
+    const ncclResult_t end = ncclGroupEnd();
+    FLASHGMM_NCCL_CHECK(first, comms[0]);
+    FLASHGMM_NCCL_CHECK(end, comms[0]);
+    for (std::size_t i = 0; i < P; ++i) {
+      FLASHGMM_NCCL_CUDA_CHECK(cudaSetDevice(devices[i]));
+      FLASHGMM_NCCL_CUDA_CHECK(cudaStreamSynchronize(streams[i]));
+    }
+  } catch (...) {
+    release();
+    throw;
+  }
+  release();
+}
+
 }  // namespace
 
 NcclCommunicator::NcclCommunicator(ncclComm_t comm, int device, StopFlag stop, NcclReduce algorithm)
@@ -216,9 +255,19 @@ std::vector<std::unique_ptr<NcclCommunicator>> make_local_communicators(const st
     FLASHGMM_CHECK(seen.insert(d).second, "GPU " << d << " is listed twice; each GPU takes one participant");
   }
   disable_nvls_unless_set();
+  // Connect every algorithm's channels inside ncclCommInitAll: with NCCL's lazy connection the
+  // first collective of each kind blocks on the host until all peers arrive, where a
+  // participant could not notice that a peer failed.
+  if (!std::getenv("NCCL_RUNTIME_CONNECT")) setenv("NCCL_RUNTIME_CONNECT", "0", 0);
   DeviceGuard keep;  // ncclCommInitAll switches devices
   std::vector<ncclComm_t> comms(devices.size(), nullptr);
   FLASHGMM_NCCL_CHECK(ncclCommInitAll(comms.data(), (int)devices.size(), devices.data()), nullptr);
+  try {
+    warm_up(comms, devices);
+  } catch (...) {
+    for (ncclComm_t c : comms) (void)ncclCommAbort(c);
+    throw;
+  }
   std::vector<std::unique_ptr<NcclCommunicator>> out;
   std::size_t i = 0;
   try {

@@ -104,9 +104,11 @@ class NcclCommunicator final : public Communicator {
 const char* disable_nvls_unless_set();
 
 /// One communicator per GPU of `devices` in this process (ncclCommInitAll: participant i on
-/// devices[i]), sharing `stop`. Calls disable_nvls_unless_set() first. Throws Error for an
-/// empty list, an unknown or repeated device, or an NCCL failure. The calling thread's
-/// current device is left as it was.
+/// devices[i]), sharing `stop`. Calls disable_nvls_unless_set() and sets NCCL_RUNTIME_CONNECT=0
+/// unless set (all connections made at creation: NCCL's lazy connection would block the first
+/// collective on the host, where a failed peer cannot be noticed), then runs one small grouped
+/// allreduce over all of them. Throws Error for an empty list, an unknown or repeated device,
+/// or an NCCL failure. The calling thread's current device is left as it was.
 std::vector<std::unique_ptr<NcclCommunicator>> make_local_communicators(
     const std::vector<int>& devices, StopFlag stop = nullptr, NcclReduce algorithm = NcclReduce::allreduce);
 
