@@ -79,12 +79,12 @@ TEST(FastPrecisionGuard, CollapsedComponentMatchesReference) {
   ComponentParams& cp = pr.params;
   for (int t = 0; t < 8; ++t) {
     const double old = cp.prec[t];
-    cp.means[t] = 0.5;
+    cp.means[t] = 0.3;  // not a bf16 value (0.5 would round exactly)
     cp.prec[t] = 1e6;
     cp.log_norm[0] += 0.5 * std::log(1e6 / old);
   }
   for (int i = 0; i < n; i += 7)
-    for (int t = 0; t < 8; ++t) pr.x[std::size_t(i) * d + t] = float(cp.center[t] + 0.5);
+    for (int t = 0; t < 8; ++t) pr.x[std::size_t(i) * d + t] = float(cp.center[t] + 0.3);
   ASSERT_GT(fast_logit_error_estimate(cp), kFastMaxLogitError);
   const Reference ref = reference_estep(pr);
 
@@ -103,13 +103,13 @@ TEST(FastPrecisionGuard, CollapsedComponentMatchesReference) {
   be->estep(pr.x.data(), n, nullptr, nullptr, rows);
   EXPECT_NE(be->info().name.find("float32 products"), std::string::npos) << be->info().name;
   // float32 products: the rows on the collapsed columns share one rounding of terms near
-  // p·y² = 2.5e5, a few tenths of a nat each, hence the fast-mode tolerances.
+  // p·y² = 9e4, a fraction of a nat each, hence the fast-mode tolerances.
   EXPECT_LE(std::abs(st.log_likelihood - ref.stats.log_likelihood),
             1e-3 * std::abs(ref.stats.log_likelihood))
       << st.log_likelihood << " vs " << ref.stats.log_likelihood;
   EXPECT_LE(rel_error(st.nk, ref.stats.nk), 2e-3);
   EXPECT_LE(rel_error(st.sx, ref.stats.sx), 2e-3);
-  EXPECT_LE(rel_error(lz, ref.log_z), 1e-4);
+  EXPECT_LE(rel_error(lz, ref.log_z), 2e-3);
   std::printf("[ guard ] collapsed component, fast (guarded): log-likelihood %.3f, reference %.3f\n",
               st.log_likelihood, ref.stats.log_likelihood);
   {  // What bf16 products give here (printed, the reason for the guard).
@@ -178,8 +178,8 @@ TEST_P(FastFitAtScale, ReachesThePreciseLowerBound) {
   p.backend = BackendKind::cuda;
   double lb[3];
   int reseeded[3];
-  // 0: precise, 1: fast, 2 (printed only, collapsing data): fast without the guard, as before.
-  for (int m = 0; m < (c.collapse ? 3 : 2); ++m) {
+  // 0: precise, 1: fast, 2 (printed only): fast without the guard, as before it existed.
+  for (int m = 0; m < 3; ++m) {
     p.precision = m == 0 ? Precision::precise : Precision::fast;
     cuda::set_fast_precision_guard(m != 2);
     const auto t0 = std::chrono::steady_clock::now();
