@@ -198,6 +198,7 @@ MultiGpuReport fit_multi_gpu(GaussianMixture& gm, const DataSource& data, const 
                                                  << ") ended with a model that differs from participant 0's");
   gm = std::move(*fitted[0]);
   gm.set_params(user);
+  gm.set_iteration_callback(nullptr);  // participant 0's refers to `options`, which the caller may drop
   return report;
 }
 

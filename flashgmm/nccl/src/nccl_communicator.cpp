@@ -203,32 +203,39 @@ void NcclCommunicator::reduce(T* data, std::size_t n, ncclDataType_t type) {
   const cudaStream_t s = as_stream(stream_);
   const std::size_t bytes = n * sizeof(T);
   // Copies go through pinned memory: a copy into pageable memory would return only once the
-  // NCCL kernel before it is done, i.e. never if a peer has failed.
-  if (algorithm_ == NcclReduce::allreduce) {
-    void* buf = device_buffer(bytes);
-    T* pin = static_cast<T*>(pinned_buffer(bytes));
-    std::memcpy(pin, data, bytes);
-    FLASHGMM_NCCL_CUDA_CHECK(cudaMemcpyAsync(buf, pin, bytes, cudaMemcpyHostToDevice, s));
-    FLASHGMM_NCCL_CHECK(ncclAllReduce(buf, buf, n, type, ncclSum, comm_, s), comm_);
-    FLASHGMM_NCCL_CUDA_CHECK(cudaMemcpyAsync(pin, buf, bytes, cudaMemcpyDeviceToHost, s));
-    wait("ncclAllReduce");
-    std::memcpy(data, pin, bytes);
-  } else {
-    // Gather every participant's vector, then add them in rank order on the host: the result
-    // depends on the shards alone, not on NCCL's algorithm.
-    const std::size_t all_bytes = bytes * (std::size_t)size_;
-    char* buf = static_cast<char*>(device_buffer(bytes + all_bytes));
-    T* pin = static_cast<T*>(pinned_buffer(all_bytes));
-    std::memcpy(pin, data, bytes);
-    FLASHGMM_NCCL_CUDA_CHECK(cudaMemcpyAsync(buf, pin, bytes, cudaMemcpyHostToDevice, s));
-    FLASHGMM_NCCL_CHECK(ncclAllGather(buf, buf + bytes, n, type, comm_, s), comm_);
-    FLASHGMM_NCCL_CUDA_CHECK(cudaMemcpyAsync(pin, buf + bytes, all_bytes, cudaMemcpyDeviceToHost, s));
-    wait("ncclAllGather");
-    for (std::size_t i = 0; i < n; ++i) {
-      T acc = pin[i];
-      for (int r = 1; r < size_; ++r) acc += pin[(std::size_t)r * n + i];
-      data[i] = acc;
+  // NCCL kernel before it is done, i.e. never if a peer has failed. Any failure from here on
+  // may leave a collective in flight on this GPU: abort it rather than leave it to block the
+  // next device-wide synchronisation (a cudaFree) forever.
+  try {
+    if (algorithm_ == NcclReduce::allreduce) {
+      void* buf = device_buffer(bytes);
+      T* pin = static_cast<T*>(pinned_buffer(bytes));
+      std::memcpy(pin, data, bytes);
+      FLASHGMM_NCCL_CUDA_CHECK(cudaMemcpyAsync(buf, pin, bytes, cudaMemcpyHostToDevice, s));
+      FLASHGMM_NCCL_CHECK(ncclAllReduce(buf, buf, n, type, ncclSum, comm_, s), comm_);
+      FLASHGMM_NCCL_CUDA_CHECK(cudaMemcpyAsync(pin, buf, bytes, cudaMemcpyDeviceToHost, s));
+      wait("ncclAllReduce");
+      std::memcpy(data, pin, bytes);
+    } else {
+      // Gather every participant's vector, then add them in rank order on the host: the result
+      // depends on the shards alone, not on NCCL's algorithm.
+      const std::size_t all_bytes = bytes * (std::size_t)size_;
+      char* buf = static_cast<char*>(device_buffer(bytes + all_bytes));
+      T* pin = static_cast<T*>(pinned_buffer(all_bytes));
+      std::memcpy(pin, data, bytes);
+      FLASHGMM_NCCL_CUDA_CHECK(cudaMemcpyAsync(buf, pin, bytes, cudaMemcpyHostToDevice, s));
+      FLASHGMM_NCCL_CHECK(ncclAllGather(buf, buf + bytes, n, type, comm_, s), comm_);
+      FLASHGMM_NCCL_CUDA_CHECK(cudaMemcpyAsync(pin, buf + bytes, all_bytes, cudaMemcpyDeviceToHost, s));
+      wait("ncclAllGather");
+      for (std::size_t i = 0; i < n; ++i) {
+        T acc = pin[i];
+        for (int r = 1; r < size_; ++r) acc += pin[(std::size_t)r * n + i];
+        data[i] = acc;
+      }
     }
+  } catch (...) {
+    abort();
+    throw;
   }
   stats_.seconds += std::chrono::duration<double>(Clock::now() - t0).count();
 }
