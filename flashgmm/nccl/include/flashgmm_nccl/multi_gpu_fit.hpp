@@ -43,7 +43,9 @@ struct MultiGpuReport {
 /// GaussianMixture::fit(its rows, its weights, its NcclCommunicator). The statistics of every
 /// pass are summed with NCCL, so every participant reaches the same model, the one a single
 /// GPU would fit up to summation order. On return gm holds that model and participant 0's
-/// FitInfo; gm's Params are kept.
+/// FitInfo; gm's Params are kept, its iteration callback is cleared (use
+/// MultiGpuOptions::on_iteration). Throws Error if the participants' models are not bitwise
+/// identical (a bug: NCCL hands every participant the same sums).
 ///
 /// When any participant throws, the others are stopped (their communicators aborted, so none
 /// waits forever in a collective), every thread is joined, and the first error is rethrown
