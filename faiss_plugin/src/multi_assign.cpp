@@ -35,6 +35,8 @@ void MultiAssignParams::validate() const {
                                                                           << candidates);
   FLASHGMM_CHECK(spill_fraction >= 0.0f && spill_fraction <= 1.0f,
                  "MultiAssignParams::spill_fraction must be in [0, 1], got " << spill_fraction);
+  FLASHGMM_CHECK(!std::isnan(spill_ratio) && spill_ratio > 0.0f,
+                 "MultiAssignParams::spill_ratio must be > 0 (+inf = no limit), got " << spill_ratio);
   FLASHGMM_CHECK(!std::isnan(spill_threshold) && spill_threshold >= 0.0f,
                  "MultiAssignParams::spill_threshold must be >= 0 (0 = calibrate), got " << spill_threshold);
   FLASHGMM_CHECK(chunk_rows >= 1, "MultiAssignParams::chunk_rows must be >= 1, got " << chunk_rows);
@@ -162,6 +164,11 @@ void assign_soar(const faiss::Index& quantizer, const float* x, std::int64_t n, 
   // Keep the copies of the spill_fraction·n rows with the smallest keys (ties: lower row first).
   const std::int64_t keep = std::llround(static_cast<double>(p.spill_fraction) * static_cast<double>(n));
   if (key_out) *key_out = key;
+  for (std::int64_t r = 0; r < n; ++r)  // the ratio limit first: such rows never spill
+    if (!(key[static_cast<size_t>(r)] <= p.spill_ratio)) {
+      std::fill(lists + r * m + 1, lists + (r + 1) * m, idx_t(-1));
+      key[static_cast<size_t>(r)] = std::numeric_limits<float>::infinity();
+    }
   if (keep >= n) return;
   std::vector<std::int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), std::int64_t(0));
@@ -204,9 +211,9 @@ float calibrate_spill_threshold(const faiss::Index& quantizer, const float* x, s
   assign_soar(quantizer, x, n, q, lists.data(), &key);
   const std::int64_t keep = std::llround(static_cast<double>(p.spill_fraction) * static_cast<double>(n));
   if (keep <= 0) return std::numeric_limits<float>::min();  // keys are ≈ ≥ 1: nothing spills
-  if (keep >= n) return std::numeric_limits<float>::infinity();
+  if (keep >= n) return p.spill_ratio;
   std::nth_element(key.begin(), key.begin() + (keep - 1), key.end());
-  return std::max(key[static_cast<size_t>(keep - 1)], std::numeric_limits<float>::min());
+  return std::max(std::min(key[static_cast<size_t>(keep - 1)], p.spill_ratio), std::numeric_limits<float>::min());
 }
 
 void assign_lists_soar(const faiss::Index& quantizer, const float* x, std::int64_t n, const MultiAssignParams& p,

@@ -3,7 +3,7 @@
 // payload: i32 dim, i64 nlist, i64 ntotal, i64 n_vectors, i64 next_id, i32 max_copies_stored,
 //   i32 assign.max_copies, f32 assign.min_posterior, i64 assign.chunk_rows,
 //   [version ≥ 2: i32 assign.rule, f32 soar_lambda, i32 candidates, f32 spill_fraction,
-//    f32 spill_threshold]
+//    f32 spill_threshold (spill_ratio is folded into it: not stored)]
 //   i32 routing.order, f64 probe_mass, f64 temperature, i32 min_probes,
 //   u64 centroid fingerprint (FNV-1a-64 of the quantizer's float centroids),
 //   u64 model bytes, serialize_model(model)

@@ -17,6 +17,8 @@ flashgmm::ivf::GmmIvfParams make_params(const GmmOptions& o) {
   p.gmm.covariance_type = flashgmm::parse_covariance_type(o.covariance);
   p.gmm.backend = flashgmm::parse_backend(o.device);
   p.gmm.reg_covar = o.reg_covar;
+  p.gmm.init_sample_size = o.init_sample_size;
+  p.gmm.init_kmeans_iter = o.init_iter;
   p.cp.niter = o.niter;
   p.cp.seed = o.seed;
   p.cp.max_points_per_centroid = o.max_points_per_centroid;
@@ -27,6 +29,7 @@ flashgmm::ivf::GmmIvfParams make_params(const GmmOptions& o) {
   p.assign.soar_lambda = o.soar_lambda;
   p.assign.candidates = o.candidates;
   p.assign.spill_fraction = o.spill_fraction;
+  p.assign.spill_ratio = o.spill_ratio;
   p.routing.order = flashgmm::ivf::parse_probe_order(o.routing);
   p.routing.probe_mass = o.probe_mass;
   p.routing.temperature = o.temperature;

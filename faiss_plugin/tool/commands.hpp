@@ -14,12 +14,15 @@ struct GmmOptions {
   std::string index_key = "IVF{nlist},Flat";
   std::string covariance = "spherical";
   double reg_covar = flashgmm::ivf::default_quantizer_params().reg_covar;
+  std::int64_t init_sample_size = flashgmm::ivf::default_quantizer_params().init_sample_size;
+  int init_iter = flashgmm::ivf::default_quantizer_params().init_kmeans_iter;
   int max_copies = flashgmm::ivf::MultiAssignParams().max_copies;
   float min_posterior = flashgmm::ivf::MultiAssignParams().min_posterior;
   std::string spill = flashgmm::ivf::to_string(flashgmm::ivf::MultiAssignParams().rule);
   float soar_lambda = flashgmm::ivf::MultiAssignParams().soar_lambda;
   int candidates = flashgmm::ivf::MultiAssignParams().candidates;
   float spill_fraction = flashgmm::ivf::MultiAssignParams().spill_fraction;
+  float spill_ratio = flashgmm::ivf::MultiAssignParams().spill_ratio;
   std::string routing = "l2";
   double probe_mass = 1.0;
   double temperature = 1.0;
@@ -51,6 +54,7 @@ struct EvalOptions {
   std::string nprobe = "1,2,4,8,16,32,64,128";
   std::string probe_masses;  // optional adaptive sweep (method gmm-adaptive)
   double target_recall = 0.9;
+  int kmeans_niter = 0;  // FAISS k-means iterations of the baselines; 0 = --niter
   bool json = false;
   GmmOptions gmm;
 };

@@ -265,7 +265,7 @@ int run_eval(const EvalOptions& o) {
 
   // (2) FAISS k-means IVF, same key, same clustering parameters.
   auto km = make_ivf(d, key);
-  km->cp.niter = o.gmm.niter;
+  km->cp.niter = o.kmeans_niter > 0 ? o.kmeans_niter : o.gmm.niter;
   km->cp.seed = o.gmm.seed;
   km->cp.max_points_per_centroid = o.gmm.max_points_per_centroid;
   km->cp.verbose = o.gmm.verbose;
@@ -354,10 +354,11 @@ int run_eval(const EvalOptions& o) {
 
   for (Method& m : methods) m.ndis_at_target = ndis_at(m.points, slot, o.target_recall);
   std::printf("data %s: %lld x %d, %lld queries, %s, GMM: %s, max_copies %d, spill %s (min_posterior %g; soar "
-              "lambda %g, candidates %d, fraction %g), routing %s\n",
+              "lambda %g, candidates %d, fraction %g, ratio %g, threshold %g / k-means %g), routing %s\n",
               o.data.c_str(), static_cast<long long>(n), d, static_cast<long long>(nq), key.c_str(),
               o.gmm.covariance.c_str(), gp.assign.max_copies, flashgmm::ivf::to_string(gp.assign.rule).c_str(),
               gp.assign.min_posterior, gp.assign.soar_lambda, gp.assign.candidates, gp.assign.spill_fraction,
+              gp.assign.spill_ratio, gmm.params().assign.spill_threshold, kap.spill_threshold,
               o.gmm.routing.c_str());
   std::printf("recall@R = |first R results ∩ true R nearest| / R; ndis = list entries scanned per query\n");
   for (const Method& m : methods) print_table(m, slot, o.target_recall);

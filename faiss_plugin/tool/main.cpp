@@ -21,6 +21,11 @@ void add_gmm_options(CLI::App* app, GmmOptions& g) {
   app->add_option("--reg-covar", g.reg_covar,
                   "added to every variance: a floor that keeps components' spreads (and lists) comparable")
       ->capture_default_str();
+  app->add_option("--init-sample-size", g.init_sample_size,
+                  "rows for the k-means initialisation of EM (0 = automatic, see flashgmm::Params)")
+      ->capture_default_str();
+  app->add_option("--init-iter", g.init_iter, "Lloyd iterations of the k-means initialisation of EM")
+      ->capture_default_str();
   app->add_option("--max-copies", g.max_copies, "lists per vector at most (1 = no multi-assignment)")
       ->capture_default_str();
   app->add_option("--spill", g.spill, "how further lists are chosen: soar (residual-aware L2) or posterior")
@@ -32,7 +37,10 @@ void add_gmm_options(CLI::App* app, GmmOptions& g) {
   app->add_option("--candidates", g.candidates, "soar rule: nearest lists considered for the extra copies")
       ->capture_default_str();
   app->add_option("--spill-fraction", g.spill_fraction,
-                  "soar rule: fraction of vectors that get extra copies (entries ~ N(1 + f(max_copies-1)))")
+                  "soar rule: at most this fraction of vectors get extra copies (entries <= N(1 + f(max_copies-1)))")
+      ->capture_default_str();
+  app->add_option("--spill-ratio", g.spill_ratio,
+                  "soar rule: and only vectors whose best extra list scores <= this x their primary distance (inf = no limit)")
       ->capture_default_str();
   app->add_option("--routing", g.routing, "query probe order: l2 or posterior")->capture_default_str();
   app->add_option("--probe-mass", g.probe_mass, "adaptive probing: stop at this posterior mass (1 = off)")
@@ -81,6 +89,8 @@ int main(int argc, char** argv) {
   eval->add_option("--csv", eo.csv, "write every measured point to this CSV");
   eval->add_option("--plot", eo.plot, "PNG plot of recall vs distance computations (needs --csv, matplotlib)");
   eval->add_option("--name", eo.name, "data set name for the plot title");
+  eval->add_option("--kmeans-niter", eo.kmeans_niter, "k-means iterations of the FAISS baselines (0 = --niter)")
+      ->capture_default_str();
   eval->add_flag("--json", eo.json, "print a JSON summary as the last line");
   add_gmm_options(eval, eo.gmm);
 

@@ -136,7 +136,7 @@ IvfState train_ivf(std::uintptr_t index, const FloatRows& x, fi::GmmClustering& 
 
 py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const std::optional<IdArray>& ids,
                    int max_copies, float min_posterior, std::int64_t chunk_rows, const std::string& spill,
-                   float soar_lambda, int candidates, float spill_fraction) {
+                   float soar_lambda, int candidates, float spill_fraction, float spill_ratio) {
   faiss::IndexIVF* ivf = ivf_at(index);
   if (!ivf->is_trained) throw flashgmm::Error("add_multi: the index is not trained");
   const std::int64_t d = ivf->d;
@@ -154,13 +154,15 @@ py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const
   ap.soar_lambda = soar_lambda;
   ap.candidates = candidates;
   ap.spill_fraction = spill_fraction;
+  ap.spill_ratio = spill_ratio;
   ap.validate();
   if (ap.rule == fi::SpillRule::soar && max_copies > 1 && n > 0) {
     // One spill threshold for every add: kept from an earlier add with the same rule, else the
     // spill_fraction quantile of (an evenly strided sample of) these rows.
     const fi::MultiAssignParams& prev = st.assign;
     if (prev.rule == ap.rule && prev.max_copies == ap.max_copies && prev.soar_lambda == ap.soar_lambda &&
-        prev.candidates == ap.candidates && prev.spill_fraction == ap.spill_fraction && prev.spill_threshold > 0) {
+        prev.candidates == ap.candidates && prev.spill_fraction == ap.spill_fraction &&
+        prev.spill_ratio == ap.spill_ratio && prev.spill_threshold > 0) {
       ap.spill_threshold = prev.spill_threshold;
     } else {
       const std::int64_t step = std::max<std::int64_t>(1, n / 65536);
@@ -377,7 +379,10 @@ void bind_faiss(py::module_& m) {
   m.def("ivf_train", &train_ivf, py::arg("index"), py::arg("x"), py::arg("clustering"));
   m.def("ivf_add_multi", &add_multi, py::arg("state"), py::arg("index"), py::arg("x"), py::arg("ids"),
         py::arg("max_copies"), py::arg("min_posterior"), py::arg("chunk_rows") = 0, py::arg("spill") = "posterior",
-        py::arg("soar_lambda") = 1.0f, py::arg("candidates") = 8, py::arg("spill_fraction") = 0.5f);
+        py::arg("soar_lambda") = fi::MultiAssignParams().soar_lambda,
+        py::arg("candidates") = fi::MultiAssignParams().candidates,
+        py::arg("spill_fraction") = fi::MultiAssignParams().spill_fraction,
+        py::arg("spill_ratio") = fi::MultiAssignParams().spill_ratio);
   m.def("ivf_search", &search, py::arg("state"), py::arg("index"), py::arg("q"), py::arg("k"), py::arg("nprobe") = 0);
   m.def("ivf_write_sidecar", &write_sidecar, py::arg("state"), py::arg("index"), py::arg("path"));
   m.def("ivf_read_sidecar", &read_sidecar, py::arg("index"), py::arg("path"), py::arg("index_path"));

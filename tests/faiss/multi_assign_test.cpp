@@ -34,6 +34,7 @@ GmmIvfParams test_params(int max_copies, float tau, SpillRule rule = SpillRule::
   p.assign.max_copies = max_copies;
   p.assign.rule = rule;
   p.assign.min_posterior = tau;
+  p.assign.spill_ratio = std::numeric_limits<float>::infinity();  // soar: the fraction decides (half)
   p.assign.chunk_rows = 1000;  // several chunks
   return p;
 }
@@ -183,6 +184,9 @@ TEST(MultiAssign, RejectsBadParameters) {
   p.assign.candidates = 8;
   p.assign.spill_threshold = -1.0f;
   EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", p), flashgmm::Error);
+  p.assign.spill_threshold = 0.0f;
+  p.assign.spill_ratio = 0.0f;
+  EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", p), flashgmm::Error);
   EXPECT_THROW(parse_spill_rule("nearest"), flashgmm::Error);
   EXPECT_THROW(GmmIvfIndex(kD, "Flat", GmmIvfParams()), flashgmm::Error);
   EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Nonsense", GmmIvfParams()), flashgmm::Error);
@@ -215,6 +219,7 @@ TEST(MultiAssignSoar, ExtraListMinimisesTheSoarScore) {
     GmmIvfParams p = test_params(2, 0.25f, SpillRule::soar);
     p.assign.soar_lambda = lambda;
     p.assign.spill_fraction = 1.0f;
+    p.assign.spill_ratio = std::numeric_limits<float>::infinity();
     p.assign.candidates = 6;
     GmmIvfIndex index(kD, "IVF32,Flat", p);
     index.train(2000, x.data());
@@ -251,6 +256,7 @@ TEST(MultiAssignSoar, SpillFractionSetsEntriesIndependentlyOfBatches) {
   for (float f : {0.0f, 0.3f, 0.5f}) {
     GmmIvfParams p = test_params(2, 0.25f, SpillRule::soar);
     p.assign.spill_fraction = f;
+    p.assign.spill_ratio = std::numeric_limits<float>::infinity();
     GmmIvfIndex whole(kD, "IVF32,Flat", p), pieces(kD, "IVF32,Flat", p);
     whole.train(n, x.data());
     pieces.train(n, x.data());
@@ -271,6 +277,7 @@ TEST(MultiAssignSoar, UncalibratedCallSpillsTheFractionOfItsRows) {
   const auto x = gaussian_blobs(n, kD, kNlist, 0.6f, 17);
   GmmIvfParams p = test_params(3, 0.25f, SpillRule::soar);
   p.assign.spill_fraction = 0.25f;
+  p.assign.spill_ratio = std::numeric_limits<float>::infinity();
   GmmIvfIndex index(kD, "IVF32,Flat", p);
   index.train(n, x.data());
   MultiAssignParams ap = index.params().assign;
@@ -289,4 +296,47 @@ TEST(MultiAssignSoar, UncalibratedCallSpillsTheFractionOfItsRows) {
   idx_t spilled2 = 0;
   for (idx_t i = 0; i < n; ++i) spilled2 += lists[i * 3 + 1] >= 0;
   EXPECT_NEAR(static_cast<double>(spilled2), 750.0, 3.0);  // ties at the threshold only
+}
+
+// spill_ratio: a row spills only when its key (best extra-list SOAR score / ‖r‖², by brute force
+// here) is ≤ the ratio, even when the fraction would allow more; the threshold is min(ratio, quantile).
+TEST(MultiAssignSoar, SpillRatioKeepsDeepRowsSingle) {
+  const idx_t n = 4000;
+  const auto x = gaussian_blobs(n, kD, kNlist, 0.6f, 18);
+  GmmIvfParams p = test_params(2, 0.25f, SpillRule::soar);
+  p.assign.spill_fraction = 1.0f;
+  p.assign.spill_ratio = 1.8f;
+  p.assign.candidates = 6;
+  GmmIvfIndex index(kD, "IVF32,Flat", p);
+  index.train(n, x.data());
+  EXPECT_EQ(index.params().assign.spill_threshold, 1.8f);
+  const auto& q = dynamic_cast<const faiss::IndexFlat&>(*index.ivf().quantizer);
+  std::vector<idx_t> lists(n * 2);
+  assign_lists(index.mixture(), q, x.data(), n, index.params().assign, lists.data());
+  std::vector<float> cd(n * 6);
+  std::vector<idx_t> ci(n * 6);
+  q.faiss::IndexFlat::search(n, x.data(), 6, cd.data(), ci.data());
+  idx_t spilled = 0;
+  for (idx_t i = 0; i < n; ++i) {
+    const float* xi = x.data() + i * kD;
+    std::vector<double> r(kD);
+    double rn = 0;
+    for (int t = 0; t < kD; ++t) {
+      r[t] = static_cast<double>(xi[t]) - q.get_xb()[ci[i * 6] * kD + t];
+      rn += r[t] * r[t];
+    }
+    double best = std::numeric_limits<double>::infinity();
+    for (int j = 1; j < 6; ++j) best = std::min(best, soar_score(xi, q.get_xb() + ci[i * 6 + j] * kD, r, 1.0));
+    const double key = best / rn;
+    if (std::abs(key - 1.8) < 1e-3) continue;  // float rounding at the boundary
+    EXPECT_EQ(lists[i * 2 + 1] >= 0, key < 1.8) << "row " << i << " key " << key;
+    spilled += lists[i * 2 + 1] >= 0;
+  }
+  EXPECT_GT(spilled, n / 20);
+  EXPECT_LT(spilled, n * 19 / 20);
+  // A fraction below what the ratio allows wins.
+  p.assign.spill_fraction = 0.02f;
+  GmmIvfIndex tight(kD, "IVF32,Flat", p);
+  tight.train(n, x.data());
+  EXPECT_LT(tight.params().assign.spill_threshold, 1.8f);
 }
