@@ -6,20 +6,17 @@
 
 #include "commands.hpp"
 #include "flashgmm/flashgmm.hpp"
+#include "em_options.hpp"
 #include "json.hpp"
 
 namespace flashgmm::cli {
 
 namespace {
 
-struct FitOptions {
-  std::string data, out, covariance = "full", init = "kmeans", device = "cpu", precision = "precise";
+struct FitOptions : EmOptions {
+  std::string data, out;
   std::string init_model;  // --init-model: warm start from a saved model
   bool k_given = false, covariance_given = false;
-  int k = 0, max_iter = 100, n_init = 1, threads = 0;
-  double tol = 1e-3, reg_covar = 1e-6;
-  std::uint64_t seed = 0;
-  long long gpu_budget_mb = 0;
   bool json = false, quiet = false;
 };
 
@@ -64,20 +61,8 @@ void run_fit(FitOptions o) {
     if (!o.covariance_given) o.covariance = to_string(start.covariance_type);
   }
   FLASHGMM_CHECK(o.k_given || !o.init_model.empty(), "fit: --k is required (or --init-model MODEL)");
-  Params p;
-  p.n_components = o.k;
-  p.covariance_type = parse_covariance_type(o.covariance);
+  Params p = o.to_params();
   p.warm_start = !o.init_model.empty();
-  p.init = parse_init_method(o.init);
-  p.backend = parse_backend(o.device);
-  p.precision = parse_precision(o.precision);
-  p.max_iter = o.max_iter;
-  p.n_init = o.n_init;
-  p.tol = o.tol;
-  p.reg_covar = o.reg_covar;
-  p.seed = o.seed;
-  p.n_threads = o.threads;
-  p.gpu_memory_budget = o.gpu_budget_mb * (1LL << 20);
   p.validate();
   const auto data = open_data(o.data);
   if (!o.quiet)
@@ -138,18 +123,8 @@ void add_fit(CLI::App& app) {
   c->add_option("--data", o->data, "Input rows")->required()->check(CLI::ExistingFile);
   CLI::Option* k_opt = c->add_option("--k", o->k, "Number of components (default with --init-model: the model's)");
   c->add_option("--out", o->out, "Model file to write")->required();
-  CLI::Option* cov_opt =
-      c->add_option("--covariance", o->covariance, "spherical | diag | full | tied")->capture_default_str();
-  c->add_option("--max-iter", o->max_iter, "EM iterations per initialisation")->capture_default_str();
-  c->add_option("--tol", o->tol, "Stop when the mean log-likelihood gains less than this")->capture_default_str();
-  c->add_option("--reg-covar", o->reg_covar, "Added to variances / covariance diagonals")->capture_default_str();
-  c->add_option("--init", o->init, "kmeans | k-means++ | random_from_data | random")->capture_default_str();
-  c->add_option("--n-init", o->n_init, "Restarts; the best is kept")->capture_default_str();
-  c->add_option("--seed", o->seed, "Random seed")->capture_default_str();
-  c->add_option("--device", o->device, "cpu | cuda | auto")->capture_default_str();
-  c->add_option("--precision", o->precision, "GPU arithmetic: fast (bf16) | precise")->capture_default_str();
-  c->add_option("--threads", o->threads, "CPU threads (0 = all)")->capture_default_str();
-  c->add_option("--gpu-memory-mb", o->gpu_budget_mb, "GPU memory budget in MiB (0 = 90% of free)");
+  add_em_options(c, *o);
+  CLI::Option* cov_opt = c->get_option("--covariance");
   c->add_option("--init-model", o->init_model,
                 "Resume: start EM from this saved model (warm start; --n-init is ignored)")
       ->check(CLI::ExistingFile);

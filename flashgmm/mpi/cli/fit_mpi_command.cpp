@@ -59,18 +59,7 @@ int run_fit(const FitMpiOptions& o) {
   std::shared_ptr<const DataSource> local;
   std::string err;
   try {
-    p.n_components = o.k;
-    p.covariance_type = parse_covariance_type(o.covariance);
-    p.init = parse_init_method(o.init);
-    p.backend = parse_backend(o.device);
-    p.precision = parse_precision(o.precision);
-    p.max_iter = o.max_iter;
-    p.n_init = o.n_init;
-    p.tol = o.tol;
-    p.reg_covar = o.reg_covar;
-    p.seed = o.seed;
-    p.n_threads = o.threads;
-    p.gpu_memory_budget = o.gpu_budget_mb * (1LL << 20);
+    p = o.to_params();
     p.validate();
     const std::string path = expand(o.data, me, R);
     const bool templated = path != o.data;
@@ -191,19 +180,9 @@ void add_fit(CLI::App& app, int& exit_code) {
   c->add_flag("--split", o->split, "Every rank reads its contiguous row range of the one --data file");
   c->add_option("--k", o->k, "Number of components")->required();
   c->add_option("--out", o->out, "Model file to write (by rank 0)")->required();
-  c->add_option("--covariance", o->covariance, "spherical | diag | full | tied")->capture_default_str();
-  c->add_option("--max-iter", o->max_iter, "EM iterations per initialisation")->capture_default_str();
-  c->add_option("--tol", o->tol, "Stop when the mean log-likelihood gains less than this")->capture_default_str();
-  c->add_option("--reg-covar", o->reg_covar, "Added to variances / covariance diagonals")->capture_default_str();
-  c->add_option("--init", o->init, "kmeans | k-means++ | random_from_data | random")->capture_default_str();
-  c->add_option("--n-init", o->n_init, "Restarts; the best is kept")->capture_default_str();
-  c->add_option("--seed", o->seed, "Random seed")->capture_default_str();
-  c->add_option("--device", o->device, "cpu | cuda | auto (per rank)")->capture_default_str();
+  flashgmm::cli::add_em_options(c, *o);  // per rank: --device, --threads, --gpu-memory-mb
   c->add_flag("--gpu-per-rank", o->gpu_per_rank,
               "Rank i of a node uses the i-th visible GPU (sets CUDA_VISIBLE_DEVICES)");
-  c->add_option("--precision", o->precision, "GPU arithmetic: fast (bf16) | precise")->capture_default_str();
-  c->add_option("--threads", o->threads, "CPU threads per rank (0 = OpenMP's default)")->capture_default_str();
-  c->add_option("--gpu-memory-mb", o->gpu_budget_mb, "GPU memory budget per rank in MiB (0 = 90% of free)");
   c->add_option("--reduce", o->reduce,
                 "rank-order (bitwise repeatable, MPI-independent) | mpi (MPI_Allreduce)")->capture_default_str();
   c->add_flag("--json", o->json, "Rank 0 prints a JSON object as the last line");

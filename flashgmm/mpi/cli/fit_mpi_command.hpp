@@ -5,15 +5,12 @@
 #include <cstdint>
 #include <string>
 
+#include "em_options.hpp"
+
 namespace flashgmm::mpi::cli {
 
-struct FitMpiOptions {
-  std::string data, out, covariance = "full", init = "kmeans", device = "cpu", precision = "precise",
-                         reduce = "rank-order";
-  int k = 0, max_iter = 100, n_init = 1, threads = 0;
-  double tol = 1e-3, reg_covar = 1e-6;
-  std::uint64_t seed = 0;
-  long long gpu_budget_mb = 0;
+struct FitMpiOptions : flashgmm::cli::EmOptions {
+  std::string data, out, reduce = "rank-order";
   bool split = false, json = false, quiet = false, gpu_per_rank = false;
 };
 

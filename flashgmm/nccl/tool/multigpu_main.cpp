@@ -12,17 +12,14 @@
 #include "flashgmm/flashgmm.hpp"
 #include "flashgmm/version.hpp"
 #include "flashgmm_nccl/multi_gpu_fit.hpp"
+#include "em_options.hpp"
 #include "json.hpp"
 
 namespace {
 
-struct FitOptions {
-  std::string data, out, covariance = "full", init = "kmeans", precision = "precise", reduce = "allreduce";
+struct FitOptions : flashgmm::cli::EmOptions {
+  std::string data, out, reduce = "allreduce";
   std::string devices;  // "0,1,2,3"; empty = every visible GPU
-  int k = 0, max_iter = 100, n_init = 1;
-  double tol = 1e-3, reg_covar = 1e-6;
-  std::uint64_t seed = 0;
-  long long gpu_budget_mb = 0;
   bool json = false, quiet = false;
 };
 
@@ -54,18 +51,8 @@ double median(std::vector<double> v) {
 
 int run_fit(const FitOptions& o) {
   using namespace flashgmm;
-  Params p;
-  p.n_components = o.k;
-  p.covariance_type = parse_covariance_type(o.covariance);
-  p.init = parse_init_method(o.init);
+  Params p = o.to_params();
   p.backend = BackendKind::cuda;
-  p.precision = parse_precision(o.precision);
-  p.max_iter = o.max_iter;
-  p.n_init = o.n_init;
-  p.tol = o.tol;
-  p.reg_covar = o.reg_covar;
-  p.seed = o.seed;
-  p.gpu_memory_budget = o.gpu_budget_mb * (1LL << 20);
   nccl::MultiGpuOptions mo;
   mo.devices = parse_devices(o.devices);
   mo.reduce = nccl::parse_nccl_reduce(o.reduce);
@@ -141,15 +128,7 @@ int main(int argc, char** argv) {
   c->add_option("--out", o.out, "Model file to write")->required();
   c->add_option("--devices", o.devices, "GPUs, e.g. 0,1,2,3 (default: all visible)");
   c->add_option("--reduce", o.reduce, "allreduce | rank-order")->capture_default_str();
-  c->add_option("--covariance", o.covariance, "spherical | diag | full | tied")->capture_default_str();
-  c->add_option("--max-iter", o.max_iter, "EM iterations per initialisation")->capture_default_str();
-  c->add_option("--tol", o.tol, "Stop when the mean log-likelihood gains less than this")->capture_default_str();
-  c->add_option("--reg-covar", o.reg_covar, "Added to variances / covariance diagonals")->capture_default_str();
-  c->add_option("--init", o.init, "kmeans | k-means++ | random_from_data | random")->capture_default_str();
-  c->add_option("--n-init", o.n_init, "Restarts; the best is kept")->capture_default_str();
-  c->add_option("--seed", o.seed, "Random seed")->capture_default_str();
-  c->add_option("--precision", o.precision, "GPU arithmetic: fast (bf16) | precise")->capture_default_str();
-  c->add_option("--gpu-memory-mb", o.gpu_budget_mb, "GPU memory budget per GPU in MiB (0 = 90% of free)");
+  flashgmm::cli::add_em_options(c, o, /*with_device_and_threads=*/false);  // always CUDA
   c->add_flag("--json", o.json, "Print a JSON object as the last line");
   c->add_flag("--quiet", o.quiet, "No progress lines or summary");
   c->callback([&] { rc = run_fit(o); });
