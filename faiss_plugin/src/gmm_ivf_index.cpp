@@ -40,6 +40,14 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+std::string to_string(CentroidSource c) { return c == CentroidSource::kmeans ? "kmeans" : "mixture"; }
+
+CentroidSource parse_centroid_source(const std::string& s) {
+  if (s == "kmeans") return CentroidSource::kmeans;
+  if (s == "mixture") return CentroidSource::mixture;
+  FLASHGMM_THROW("unknown centroid source '" << s << "' (expected 'kmeans' or 'mixture')");
+}
+
 GmmIvfParams::GmmIvfParams() : gmm(default_quantizer_params()) {
   cp.niter = 10;  // FAISS's default for IVF coarse quantizers (Level1Quantizer)
 }
@@ -122,8 +130,26 @@ void GmmIvfIndex::train(idx_t n, const float* x) {
   FLASHGMM_CHECK(x != nullptr && n > 0, "GmmIvfIndex::train: no training vectors");
   const auto t0 = std::chrono::steady_clock::now();
   GmmClustering clus(dim(), static_cast<int>(ivf_->nlist), params_.cp, params_.gmm);
+  std::vector<float> kmeans_centroids;
+  if (params_.centroids == CentroidSource::kmeans) {
+    // What IndexIVF::train would do (same ClusteringParameters, so the same centroids), then EM
+    // starts from them.
+    faiss::Clustering km(dim(), static_cast<int>(ivf_->nlist), params_.cp);
+    ivf_->quantizer->reset();
+    try {
+      km.train(n, x, *ivf_->quantizer);
+    } catch (const faiss::FaissException& e) {
+      FLASHGMM_THROW("k-means for the IVF centroids failed: " << e.what());
+    }
+    kmeans_centroids = km.centroids;
+    clus.centroids = km.centroids;  // → means_init
+  }
   ivf_->quantizer->reset();
   clus.train(n, x, *ivf_->quantizer);
+  if (!kmeans_centroids.empty()) {  // the quantizer keeps the k-means centroids
+    ivf_->quantizer->reset();
+    ivf_->quantizer->add(static_cast<idx_t>(ivf_->nlist), kmeans_centroids.data());
+  }
   mixture_ = std::make_unique<GaussianMixture>(clus.release_mixture());
   train_stats_ = clus.iteration_stats;
   install_quantizer();

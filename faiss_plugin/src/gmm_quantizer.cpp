@@ -35,6 +35,9 @@ GmmQuantizer::GmmQuantizer(const Model& mixture, const RoutingParams& r, const f
   const size_t kd = static_cast<size_t>(mixture.n_components) * static_cast<size_t>(mixture.dim);
   if (centroids) {
     add(mixture.n_components, centroids);
+    // Centroids other than the means (CentroidSource::kmeans): the posterior must use the means.
+    for (size_t i = 0; i < kd && centroids_are_means_; ++i)
+      centroids_are_means_ = centroids[i] == static_cast<float>(mixture.means[i]);
   } else {
     std::vector<float> c(kd);
     for (size_t i = 0; i < kd; ++i) c[i] = static_cast<float>(mixture.means[i]);
@@ -60,7 +63,8 @@ void GmmQuantizer::search(idx_t n, const float* x, idx_t k, float* distances, id
     const idx_t nb = std::min(kBatch, n - b0);
     const float* xb = x + b0 * d;
     faiss::pairwise_L2sqr(d, nb, xb, K, get_xb(), l2.data());
-    scorer_->log_likelihoods(xb, nb, l2.data(), ll.data());
+    // The L2 distances double as the spherical Mahalanobis terms only when centroids are the means.
+    scorer_->log_likelihoods(xb, nb, centroids_are_means_ ? l2.data() : nullptr, ll.data());
 #pragma omp parallel for schedule(static) if (nb > 8)
     for (idx_t i = 0; i < nb; ++i) {
       const float* di = l2.data() + i * K;

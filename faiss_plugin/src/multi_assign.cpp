@@ -132,7 +132,13 @@ void assign_soar(const faiss::Index& quantizer, const float* x, std::int64_t n, 
         for (int j = 0; j < L; ++j) {
           const idx_t l = cand[static_cast<size_t>(i * L + j)];
           if (l < 0 || std::find(out, out + used, l) != out + used) continue;
-          double s = cdis[static_cast<size_t>(i * L + j)];
+          // Exact distance (float64) rather than the search's: BLAS and direct paths differ in the
+          // last bits with the batch size, and keys must not (the spill threshold is a cut on them).
+          double s = 0;
+          for (std::int64_t t = 0; t < d; ++t) {
+            const double v = static_cast<double>(xi[t]) - cent[l * d + t];
+            s += v * v;
+          }
           if (lambda > 0) {
             for (int u = 0; u < used; ++u) {
               if (!(res_norm[static_cast<size_t>(u)] > 0)) continue;

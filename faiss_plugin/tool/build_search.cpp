@@ -17,6 +17,7 @@ flashgmm::ivf::GmmIvfParams make_params(const GmmOptions& o) {
   p.gmm.covariance_type = flashgmm::parse_covariance_type(o.covariance);
   p.gmm.backend = flashgmm::parse_backend(o.device);
   p.gmm.reg_covar = o.reg_covar;
+  p.centroids = flashgmm::ivf::parse_centroid_source(o.centroids);
   p.gmm.init_sample_size = o.init_sample_size;
   p.gmm.init_kmeans_iter = o.init_iter;
   p.cp.niter = o.niter;

@@ -13,6 +13,7 @@ struct GmmOptions {
   int nlist = 1024;
   std::string index_key = "IVF{nlist},Flat";
   std::string covariance = "spherical";
+  std::string centroids = flashgmm::ivf::to_string(flashgmm::ivf::GmmIvfParams().centroids);
   double reg_covar = flashgmm::ivf::default_quantizer_params().reg_covar;
   std::int64_t init_sample_size = flashgmm::ivf::default_quantizer_params().init_sample_size;
   int init_iter = flashgmm::ivf::default_quantizer_params().init_kmeans_iter;

@@ -353,10 +353,10 @@ int run_eval(const EvalOptions& o) {
   methods.push_back(mks);
 
   for (Method& m : methods) m.ndis_at_target = ndis_at(m.points, slot, o.target_recall);
-  std::printf("data %s: %lld x %d, %lld queries, %s, GMM: %s, max_copies %d, spill %s (min_posterior %g; soar "
+  std::printf("data %s: %lld x %d, %lld queries, %s, GMM: %s, centroids %s, max_copies %d, spill %s (min_posterior %g; soar "
               "lambda %g, candidates %d, fraction %g, ratio %g, threshold %g / k-means %g), routing %s\n",
               o.data.c_str(), static_cast<long long>(n), d, static_cast<long long>(nq), key.c_str(),
-              o.gmm.covariance.c_str(), gp.assign.max_copies, flashgmm::ivf::to_string(gp.assign.rule).c_str(),
+              o.gmm.covariance.c_str(), o.gmm.centroids.c_str(), gp.assign.max_copies, flashgmm::ivf::to_string(gp.assign.rule).c_str(),
               gp.assign.min_posterior, gp.assign.soar_lambda, gp.assign.candidates, gp.assign.spill_fraction,
               gp.assign.spill_ratio, gmm.params().assign.spill_threshold, kap.spill_threshold,
               o.gmm.routing.c_str());

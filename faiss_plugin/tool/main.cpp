@@ -18,6 +18,9 @@ void add_gmm_options(CLI::App* app, GmmOptions& g) {
       ->capture_default_str();
   app->add_option("--covariance", g.covariance, "mixture covariance: spherical, diag, full, tied")
       ->capture_default_str();
+  app->add_option("--centroids", g.centroids,
+                  "IVF centroids: kmeans (FAISS k-means, mixture fitted from them) or mixture (the GMM means)")
+      ->capture_default_str();
   app->add_option("--reg-covar", g.reg_covar,
                   "added to every variance: a floor that keeps components' spreads (and lists) comparable")
       ->capture_default_str();

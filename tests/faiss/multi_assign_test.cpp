@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/invlists/InvertedLists.h>
 
@@ -339,4 +340,30 @@ TEST(MultiAssignSoar, SpillRatioKeepsDeepRowsSingle) {
   GmmIvfIndex tight(kD, "IVF32,Flat", p);
   tight.train(n, x.data());
   EXPECT_LT(tight.params().assign.spill_threshold, 1.8f);
+}
+
+// CentroidSource::kmeans: the quantizer holds exactly what FAISS's IndexIVF::train would put there
+// (same ClusteringParameters); the mixture is fitted from it and posterior routing uses its means.
+TEST(Centroids, KmeansSourceMatchesFaissIvfTraining) {
+  const idx_t n = 5000;
+  const auto x = gaussian_blobs(n, kD, kNlist, 0.6f, 19);
+  GmmIvfParams p = test_params(2, 0.25f, SpillRule::soar);
+  p.centroids = CentroidSource::kmeans;
+  p.cp.seed = 11;
+  GmmIvfIndex index(kD, "IVF32,Flat", p);
+  index.train(n, x.data());
+  faiss::IndexFlatL2 fq(kD);
+  faiss::IndexIVFFlat ref(&fq, kD, kNlist);
+  ref.cp = p.cp;
+  ref.train(n, x.data());
+  const auto& q = dynamic_cast<const faiss::IndexFlat&>(*index.ivf().quantizer);
+  ASSERT_EQ(q.ntotal, kNlist);
+  EXPECT_EQ(0, std::memcmp(q.get_xb(), fq.get_xb(), sizeof(float) * kNlist * kD));
+  // The mixture moved away from its k-means start (EM ran), yet stays close.
+  const auto& means = index.mixture().model().means;
+  double moved = 0;
+  for (size_t i = 0; i < means.size(); ++i) moved = std::max(moved, std::abs(means[i] - fq.get_xb()[i]));
+  EXPECT_GT(moved, 0.0);
+  EXPECT_THROW(parse_centroid_source("random"), flashgmm::Error);
+  EXPECT_EQ(parse_centroid_source(to_string(CentroidSource::mixture)), CentroidSource::mixture);
 }

@@ -83,6 +83,7 @@ TEST(Quality, GmmMultiAssignmentBeatsKmeansOnOverlappingClusters) {
   // vectors (the SOAR default is tested below, on data without cluster structure at list scale).
   GmmIvfParams p;
   p.assign.rule = SpillRule::posterior;
+  p.centroids = CentroidSource::mixture;  // the mixture's own means (k-means centroids: 1.28x / 1.02x)
   p.cp.seed = 7;
   GmmIvfIndex gmm(kD, "IVF64,Flat", p);
   gmm.train(kN, x.data());

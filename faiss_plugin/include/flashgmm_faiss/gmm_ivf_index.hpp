@@ -17,8 +17,21 @@
 
 namespace flashgmm::ivf {
 
+/// Where the coarse quantizer's centroids (the L2 routing and SOAR geometry) come from.
+enum class CentroidSource {
+  /// FAISS k-means (same ClusteringParameters); the mixture is then fitted from those centroids
+  /// (means_init) and kept for posterior routing / the posterior spill rule. Default: on GloVe
+  /// and on the synthetic clusters the mixture's own means gave less balanced lists and needed
+  /// more distance computations than k-means centroids with the same spilling (bench/RESULTS.md).
+  kmeans,
+  mixture,  ///< the mixture's means (the quantizer is the GMM itself)
+};
+std::string to_string(CentroidSource c);
+CentroidSource parse_centroid_source(const std::string& s);  // "kmeans", "mixture"
+
 struct GmmIvfParams {
   Params gmm;                       ///< EM parameters (default_quantizer_params())
+  CentroidSource centroids = CentroidSource::kmeans;
   faiss::ClusteringParameters cp;   ///< niter, nredo, seed, verbose, max_points_per_centroid
   MultiAssignParams assign;
   RoutingParams routing;

@@ -60,6 +60,7 @@ struct GmmQuantizer : faiss::IndexFlatL2 {
  private:
   Model model_;
   std::shared_ptr<const ComponentScorer> scorer_;
+  bool centroids_are_means_ = true;
 };
 
 }  // namespace flashgmm::ivf
