@@ -184,9 +184,15 @@ def train_ivf(index, x, **params):
     return clus
 
 
-def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25):
-    """Add x (n, d) to a trained index: each vector goes to its nearest list and to further
-    lists in posterior order while p(list | x) >= min_posterior, at most max_copies lists.
+def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25, spill="posterior", soar_lambda=None,
+              candidates=None, spill_fraction=None, spill_ratio=None):
+    """Add x (n, d) to a trained index: each vector goes to its nearest list and, at most
+    max_copies lists in all, to further lists chosen by `spill`:
+    "posterior": in posterior order while p(list | x) >= min_posterior;
+    "soar": the candidate list (of the `candidates` nearest) with the lowest SOAR score
+    ‖x − c‖² + soar_lambda·⟨r, x − c⟩²/‖r‖² (r = x's residual to its primary list), for the
+    vectors whose score is within spill_ratio × their primary distance, at most spill_fraction of
+    them (threshold fixed at the first add). None keeps the C++ defaults.
     ids: int64 (n,) or None for sequential ids continuing from the previous adds. Returns
     statistics: n, entries (list entries written), copies_per_vector, ntotal, n_vectors."""
     ivf = _ivf(index)
@@ -200,7 +206,13 @@ def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25):
         if ids.shape != (x.shape[0],):
             raise ValueError(f"ids must have shape ({x.shape[0]},), got {ids.shape}")
     max_copies = check_int(max_copies, "max_copies", minimum=1)
-    return _core.ivf_add_multi(state, _address(ivf), x, ids, max_copies, float(min_posterior))
+    if spill not in ("posterior", "soar"):
+        raise ValueError(f"spill must be 'posterior' or 'soar', got {spill!r}")
+    extra = {name: value for name, value in (("soar_lambda", soar_lambda), ("candidates", candidates),
+                                             ("spill_fraction", spill_fraction), ("spill_ratio", spill_ratio))
+             if value is not None}
+    return _core.ivf_add_multi(state, _address(ivf), x, ids, max_copies, float(min_posterior), spill=spill,
+                               **extra)
 
 
 def search(index, q, k, nprobe=None):

@@ -86,6 +86,24 @@ def test_train_add_search_end_to_end(data, trained):
     assert recall(Iall, gt) > 0.999
 
 
+def test_soar_spill_rule(data, trained):
+    xb, xq = data
+    index, _, _ = trained
+    st = gf.add_multi(index, xb, max_copies=2, spill="soar", spill_fraction=0.3)
+    n = xb.shape[0]
+    # At most 30% of the vectors get a second list (threshold fixed at this first add).
+    assert n < st["entries"] <= int(1.3 * n) + 1
+    assert index.ntotal == st["entries"]
+    k = 10
+    Dd, Id, _ = gf.search(index, xq, k, nprobe=NLIST)
+    for row in Id:
+        assert len(set(row[row >= 0])) == len(row[row >= 0]), "duplicate id in a result row"
+    _, gt = exact_knn(xb, xq, k)
+    assert recall(Id, gt) > 0.999
+    with pytest.raises(ValueError, match="spill must be"):
+        gf.add_multi(index, xb[:10], spill="nearest")
+
+
 def test_ids_given_and_sequential_ids_continue(data, trained):
     xb, _ = data
     index, _, _ = trained
