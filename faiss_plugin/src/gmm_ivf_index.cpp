@@ -200,6 +200,15 @@ void GmmIvfIndex::add_impl(idx_t n, const float* x, const idx_t* ids) {
   FLASHGMM_CHECK(n >= 0, "GmmIvfIndex::add: negative row count " << n);
   if (n == 0) return;
   FLASHGMM_CHECK(x != nullptr, "GmmIvfIndex::add: vectors are null");
+  // Ids are int64: sequential ids must not run past its end, nor may a given id leave no room
+  // for the next one (signed overflow is undefined).
+  constexpr idx_t kMaxId = std::numeric_limits<idx_t>::max() - 1;
+  FLASHGMM_CHECK(ids || next_id_ <= kMaxId - (n - 1),
+                 "GmmIvfIndex::add: sequential ids from " << next_id_ << " would overflow int64");
+  if (ids)
+    for (idx_t i = 0; i < n; ++i)
+      FLASHGMM_CHECK(ids[i] <= kMaxId, "GmmIvfIndex::add_with_ids: id " << ids[i] << " is too large (max "
+                                                                    << kMaxId << ")");
   calibrate_spill(n, x);  // only when not calibrated yet (index adopted, or set_assign)
   const MultiAssignParams& ap = params_.assign;
   const int m = ap.max_copies;

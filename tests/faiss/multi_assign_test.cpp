@@ -145,6 +145,29 @@ TEST(MultiAssign, MaxCopiesOneIsPlainIvf) {
   EXPECT_EQ(index.n_entries(), 3000);
 }
 
+TEST(MultiAssign, IdsNearInt64MaxAreRejectedNotOverflowed) {
+  // Regression (fuzz_ivf_load): next id = max given id + 1 must not overflow int64.
+  const auto x = gaussian_blobs(500, kD, kNlist, 0.6f, 15);
+  GmmIvfIndex index(kD, "IVF32,Flat", test_params(1, 0.05f));
+  index.train(500, x.data());
+  const idx_t huge = std::numeric_limits<idx_t>::max();
+  try {
+    index.add_with_ids(1, x.data(), &huge);
+    FAIL() << "expected an error";
+  } catch (const flashgmm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("too large"), std::string::npos) << e.what();
+  }
+  const idx_t last = huge - 1;  // accepted: the next sequential id would be past the end
+  index.add_with_ids(1, x.data(), &last);
+  try {
+    index.add(1, x.data());
+    FAIL() << "expected an error";
+  } catch (const flashgmm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("would overflow int64"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(index.n_entries(), 1);
+}
+
 TEST(MultiAssign, ThresholdBoundsCopies) {
   const auto x = gaussian_blobs(3000, kD, kNlist, 0.6f, 14);
   GmmIvfIndex index(kD, "IVF32,Flat", test_params(2, 0.45f));
