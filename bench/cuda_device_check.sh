@@ -33,7 +33,7 @@ fi
 if [ -n "$SANITIZE" ]; then
   # Small shapes only: the sanitizers slow kernels down by orders of magnitude.
   F='Shapes/CudaEstep.MatchesFloat64Reference/*n777_k5_d3*:Shapes/CudaEstep.MatchesFloat64Reference/*n2049_k64_d96_fast*:Shapes/CudaEstep.MatchesFloat64Reference/*n500_k33_d256*:Shapes/CudaEstep.MatchesFloat64Reference/*n600_k9_d96*'
-  for tool in memcheck racecheck; do
+  for tool in memcheck racecheck synccheck; do
     timeout 240 compute-sanitizer --tool $tool --error-exitcode 99 ./build-dev/tests/flashgmm_cuda_tests --gtest_filter="$F" >"$OUT/sanitizer_$tool.log" 2>&1
     echo "compute-sanitizer $tool exit code $?: $(grep -E 'ERROR SUMMARY|PASSED|FAILED' "$OUT/sanitizer_$tool.log" | tr '\n' ' ' | cut -c1-300)"
   done
