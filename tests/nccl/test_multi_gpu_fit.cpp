@@ -127,7 +127,13 @@ TEST_P(MultiGpuMatchesOneGpu, SameModelWithinTolerance) {
   EXPECT_LE(std::fabs(many.lower_bound() - one.lower_bound()), lb_tol * std::fabs(one.lower_bound()))
       << P << " GPUs " << many.lower_bound() << ", one GPU " << one.lower_bound();
   EXPECT_LE(max_rel_diff(many.means(), one.means()), par_tol);
-  EXPECT_LE(max_rel_diff(many.covariances(), one.covariances()), par_tol);
+  // Covariances come from second moments minus squared means (float32 statistics summed in
+  // another order on each GPU), so their elements move more than the means: measured on two
+  // H100s up to 1.8e-4 (full), 1.1e-4 (diag), 2e-5 (spherical/tied) at equal lower bounds
+  // (within 1e-6), the same size as changing only the chunk size on one CPU (6.7e-5 diag,
+  // 1.4e-4 full).
+  const double cov_tol = c.precision == Precision::precise ? 5e-4 : 2e-2;
+  EXPECT_LE(max_rel_diff(many.covariances(), one.covariances()), cov_tol);
   EXPECT_LE(max_rel_diff(many.weights(), one.weights()), par_tol);
   std::printf("[ info ] %d GPUs: lower bound %.12f (one GPU %.12f), %.2f s, %lld reductions, %.3f s in them\n", P,
               many.lower_bound(), one.lower_bound(), secs, (long long)rep.participants[0].comm.calls,
