@@ -76,22 +76,31 @@ def test_lists_are_accepted():
 @pytest.mark.filterwarnings("ignore::flashgmm.ConvergenceWarning")
 def test_gil_is_released_during_fit():
     X = blobs(n=60000, d=16, k=8)
-    gmm = GaussianMixture(32, covariance_type="diag", max_iter=20, tol=0.0, random_state=0)
-    done = threading.Event()
-    ticks = []
 
-    def fit():
-        gmm.fit(X)
-        done.set()
+    def fit_while_ticking(max_iter):
+        gmm = GaussianMixture(32, covariance_type="diag", max_iter=max_iter, tol=0.0, random_state=0)
+        done = threading.Event()
+        ticks = []
 
-    t = threading.Thread(target=fit)
-    start = time.perf_counter()
-    t.start()
-    while not done.is_set():
-        ticks.append(time.perf_counter())
-        time.sleep(0.005)
-    t.join()
-    elapsed = time.perf_counter() - start
+        def fit():
+            gmm.fit(X)
+            done.set()
+
+        t = threading.Thread(target=fit)
+        start = time.perf_counter()
+        t.start()
+        while not done.is_set():
+            ticks.append(time.perf_counter())
+            time.sleep(0.005)
+        t.join()
+        return ticks, time.perf_counter() - start
+
+    # The fit must last long enough to tell (an idle machine finishes 20 iterations quickly):
+    # lengthen it until it takes at least 0.2 s.
+    for max_iter in (20, 80, 320, 1280):
+        ticks, elapsed = fit_while_ticking(max_iter)
+        if elapsed > 0.2:
+            break
     assert elapsed > 0.2, "fit too short to tell"
     # Were the GIL held during the C++ fit, the main thread could not tick until it ended
     # (one or two ticks); released, it ticks every few milliseconds even on a busy machine.
