@@ -1,0 +1,22 @@
+# flashgmm_add_tool(<target> OUTPUT <binary name> SOURCES <files...> LIBS <libs...>)
+# A command-line tool: built into <build>/bin with CLI11 (package or header-only), the shared CLI
+# helpers of flashgmm/cli on its include path (json.hpp, em_options.hpp), installed to bin/.
+# Without CLI11 the tool is switched off with a message.
+function(flashgmm_add_tool target)
+  cmake_parse_arguments(T "" "OUTPUT" "SOURCES;LIBS" ${ARGN})
+  if(NOT (CLI11_FOUND OR FLASHGMM_CLI11_INCLUDE) OR NOT T_SOURCES)
+    message(STATUS "flashgmm: CLI11 not found, ${T_OUTPUT} tool OFF")
+    return()
+  endif()
+  add_executable(${target} ${T_SOURCES})
+  set_target_properties(${target} PROPERTIES OUTPUT_NAME ${T_OUTPUT} RUNTIME_OUTPUT_DIRECTORY ${PROJECT_BINARY_DIR}/bin)
+  target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR}/flashgmm/cli)
+  target_link_libraries(${target} PRIVATE ${T_LIBS})
+  target_compile_options(${target} PRIVATE -Wall -Wextra)
+  if(CLI11_FOUND)
+    target_link_libraries(${target} PRIVATE CLI11::CLI11)
+  else()
+    target_include_directories(${target} PRIVATE ${FLASHGMM_CLI11_INCLUDE})
+  endif()
+  install(TARGETS ${target} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+endfunction()
