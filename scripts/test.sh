@@ -6,9 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh
-(cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j"${JOBS:-$(nproc)}" --timeout 900)
+LOG="${BUILD_DIR:-build}/ctest-main.log"
+(cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j"${JOBS:-$(nproc)}" --timeout 900) 2>&1 | tee "$LOG"
 # Hardening: the same C++ tests under ASan + UBSan (build-asan), then a bounded run of every
 # libFuzzer target (build-fuzz, FUZZ_SECONDS each). FLASHGMM_SKIP_SANITIZE=1 / FLASHGMM_SKIP_FUZZ=1
 # leave them out.
 [ "${FLASHGMM_SKIP_SANITIZE:-0}" = 1 ] || bash scripts/sanitize.sh
 [ "${FLASHGMM_SKIP_FUZZ:-0}" = 1 ] || FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash scripts/fuzz.sh
+
+# One closing line for the whole run (set -e has stopped us before this on any failure).
+total=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2/p' "$LOG" | tail -1)
+skipped=$(grep -c '\*\*\*Skipped' "$LOG" || true)
+echo "flashgmm: $((total - skipped)) passed, 0 failed, $skipped skipped"
