@@ -57,4 +57,17 @@ void MappedFile::check_still_covers(std::uint64_t end) const {
                      << size_ << "; the read needs " << end << ")");
 }
 
+void MappedFile::read_at(std::uint64_t offset, std::size_t len, void* dst) const {
+  auto* out = static_cast<std::uint8_t*>(dst);
+  std::size_t done = 0;
+  while (done < len) {
+    const ssize_t got = ::pread(fd_, out + done, len - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    FLASHGMM_CHECK(got >= 0, "cannot read '" << path_ << "': " << std::strerror(errno));
+    FLASHGMM_CHECK(got > 0, "'" << path_ << "' shrank since it was opened (it ended while being read; the read "
+                                << "needs bytes up to " << offset + len << ", was " << size_ << " bytes)");
+    done += static_cast<std::size_t>(got);
+  }
+}
+
 }  // namespace flashgmm::detail

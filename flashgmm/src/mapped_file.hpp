@@ -2,6 +2,7 @@
 // longer has (a file truncated after mmap raises SIGBUS on access; we want an Error instead).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -28,6 +29,10 @@ class MappedFile {
   /// touching mapped pages. (A truncation racing with the copy that follows can still fault;
   /// this catches the common case of a file rewritten or cut between open and read.)
   void check_still_covers(std::uint64_t end) const;
+  /// Copies bytes [offset, offset + len) of the file into dst with pread, not through the
+  /// mapping: a file cut at any moment gives a short read, hence an Error naming the file, never
+  /// SIGBUS. Used by every read() that converts or strips (float64 .npy, .fvecs, .bvecs).
+  void read_at(std::uint64_t offset, std::size_t len, void* dst) const;
 
  private:
   std::string path_;

@@ -7,6 +7,8 @@
 #include <cctype>
 #include <climits>
 #include <cstring>
+#include <algorithm>
+#include <vector>
 #include <limits>
 #include <sstream>
 
@@ -157,18 +159,18 @@ class NpySource final : public DataSource {
     if (count == 0) return;
     const std::uint64_t row_bytes = static_cast<std::uint64_t>(dim_) * item_;
     file_.check_still_covers(offset_ + static_cast<std::uint64_t>(begin + count) * row_bytes);
-    const std::uint8_t* src = file_.data() + offset_ + static_cast<std::uint64_t>(begin) * row_bytes;
+    const std::uint64_t first = offset_ + static_cast<std::uint64_t>(begin) * row_bytes;
     const std::size_t n = static_cast<std::size_t>(count) * static_cast<std::size_t>(dim_);
     if (item_ == 4) {
-      std::memcpy(out, src, n * sizeof(float));
-    } else {
-      // The data may not be 8-byte aligned (16-byte header padding from old writers): memcpy
-      // each value, which compiles to a plain load.
-      for (std::size_t i = 0; i < n; ++i) {
-        double v;
-        std::memcpy(&v, src + i * sizeof(double), sizeof(double));
-        out[i] = static_cast<float>(v);
-      }
+      file_.read_at(first, n * sizeof(float), out);
+      return;
+    }
+    // float64: read 1 MiB pieces, convert each.
+    std::vector<double> piece(std::min<std::size_t>(n, (1u << 20) / sizeof(double)));
+    for (std::size_t i0 = 0; i0 < n; i0 += piece.size()) {
+      const std::size_t m = std::min(piece.size(), n - i0);
+      file_.read_at(first + i0 * sizeof(double), m * sizeof(double), piece.data());
+      for (std::size_t i = 0; i < m; ++i) out[i0 + i] = static_cast<float>(piece[i]);
     }
   }
 
