@@ -6,6 +6,8 @@
 // are aborted instead.
 #include "flashgmm_nccl/multi_gpu_fit.hpp"
 
+#include "cuda/cuda_backend.hpp"
+
 #include <cuda_runtime.h>
 
 #include <condition_variable>
@@ -101,17 +103,7 @@ bool same_model(const Model& a, const Model& b) {
 
 }  // namespace
 
-int cuda_device_count(std::string* why) {
-  int n = 0;
-  const cudaError_t e = cudaGetDeviceCount(&n);
-  if (e != cudaSuccess) {
-    (void)cudaGetLastError();
-    if (why) *why = std::string("no CUDA device: ") + cudaGetErrorString(e);
-    return 0;
-  }
-  if (n == 0 && why) *why = "no CUDA device: cudaGetDeviceCount reports none";
-  return n;
-}
+int cuda_device_count(std::string* why) { return cuda::device_count(why); }
 
 MultiGpuReport fit_multi_gpu(GaussianMixture& gm, const DataSource& data, const float* sample_weight,
                              const MultiGpuOptions& options) {
