@@ -108,6 +108,7 @@ class CudaBackend final : public Backend {
   BackendInfo info() const override {
     BackendInfo b;
     b.name = "cuda (" + device_name_ + ", " + to_string(params_.precision);
+    if (engine_->has_params()) b.name += std::string(", ") + engine_->kernel_path() + " kernels";
     if (engine_->fast_fallbacks() > 0)
       b.name += "; float32 products for " + std::to_string(engine_->fast_fallbacks()) +
                 " parameter set(s) too narrow for bf16";

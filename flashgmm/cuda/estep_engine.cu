@@ -14,6 +14,7 @@ EstepEngine::EstepEngine(const Params& p, int dim, MemoryTracker& mem, cudaStrea
   int dev = 0;
   FLASHGMM_CUDA_CHECK(cudaGetDevice(&dev));
   FLASHGMM_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count_, cudaDevAttrMultiProcessorCount, dev));
+  FLASHGMM_CUDA_CHECK(cudaDeviceGetAttribute(&cc_major_, cudaDevAttrComputeCapabilityMajor, dev));
   FLASHGMM_CUBLAS_CHECK(cublasCreate(&cublas_));
   FLASHGMM_CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
   FLASHGMM_CUBLAS_CHECK(cublasSetPointerMode(cublas_, CUBLAS_POINTER_MODE_HOST));
@@ -146,7 +147,9 @@ void EstepEngine::set_params(const ComponentParams& p) {
   // Rows per chunk: the logits (rows × K) and features (rows × dg) take at most 32 MiB each.
   const std::int64_t cap = (std::int64_t(8) << 20) / std::max<std::int64_t>(k, m.dg);
   chunk_rows_ = std::max<std::int64_t>(64, std::min<std::int64_t>(65536, cap));
-  if (fused_supported()) prepare_fused_params();
+  cluster_active_ = cluster_supported();
+  if (cluster_active_) prepare_cluster_params();
+  else if (fused_supported()) prepare_fused_params();
   begin_pass();
 }
 
@@ -172,7 +175,8 @@ void EstepEngine::run(const float* x, const float* w, std::int64_t n, const RowO
   FLASHGMM_CHECK(rows.top_m == 0 || rows.top_ids || rows.top_probs,
                  "RowOutputs::top_m > 0 needs top_ids or top_probs");
   if (uses_fused_path(rows)) {
-    run_fused(x, w, n, rows, row0, want_stats);
+    if (cluster_active_) run_cluster(x, w, n, rows, row0, want_stats);
+    else run_fused(x, w, n, rows, row0, want_stats);
     return;
   }
   for (std::int64_t b = 0; b < n; b += chunk_rows_) {

@@ -6,12 +6,15 @@
 //    type, both precisions and every per-row output. Work memory is bounded (never N×K).
 //  - the fused path (fused_path.cu): spherical and diagonal covariances in fast precision with
 //    bf16 tensor-core kernels that never write logits to memory (log Z per row, then statistics).
+//  - the cluster path (cluster_path.cu, sm_90): spherical in fast precision, one pass over the
+//    rows per E-step with thread-block clusters sharing log Z through distributed shared memory.
 // Statistics of one pass are accumulated in float64 on the device in a fixed order, so a pass is
 // bitwise repeatable (no floating-point atomics anywhere).
 #pragma once
 
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -68,6 +71,11 @@ class EstepEngine {
   /// Whether the current parameters run with bf16 products (Precision::fast and the parameters
   /// pass fast_products_ok(); otherwise float32 products, see fast_precision_guard.hpp).
   bool bf16_products() const { return bf16_products_; }
+  /// Kernels the current parameters run with when no per-row outputs beyond log Z are asked:
+  /// "cluster", "fused" or "chunked".
+  const char* kernel_path() const {
+    return cluster_active_ ? "cluster" : fused_supported() ? "fused" : "chunked";
+  }
   /// set_params calls in fast precision whose parameters needed float32 products.
   std::int64_t fast_fallbacks() const { return fast_fallbacks_; }
 
@@ -89,6 +97,11 @@ class EstepEngine {
   void prepare_fused_params();
   void run_fused(const float* x, const float* w, std::int64_t n, const RowOutputs& rows,
                  std::int64_t row0, bool want_stats);
+  // cluster path (cluster_path.cu)
+  bool cluster_supported() const;  ///< sm_90, spherical, fast, D ≤ 128, K ≤ 2048
+  void prepare_cluster_params();
+  void run_cluster(const float* x, const float* w, std::int64_t n, const RowOutputs& rows,
+                   std::int64_t row0, bool want_stats);
 
   Params params_;
   int dim_;
@@ -98,6 +111,7 @@ class EstepEngine {
   DeviceArray<char> cublas_workspace_;
   DeviceModel model_;
   int sm_count_ = 0;
+  int cc_major_ = 0;
   bool bf16_products_ = false;       ///< fast precision and parameters that tolerate bf16
   std::int64_t fast_fallbacks_ = 0;  ///< fast-precision parameter sets computed in float32
 
@@ -122,6 +136,12 @@ class EstepEngine {
   DeviceArray<__nv_bfloat16> fused_feats_;  ///< one segment's bf16 features (kernel 1 → 2)
   std::int64_t fused_seg_rows_ = 0;
   int fused_kpad_ = 0, fused_fpad_ = 0;
+
+  // cluster-path parameters (decided at set_params)
+  bool cluster_active_ = false;
+  DeviceArray<__half> cluster_params_;  ///< K_pad × F_pad fp16 operands b_k / t_k
+  DeviceArray<float> cluster_consts_;   ///< [c'_k, rowcoef_k, t_k] × K_pad
+  int cluster_kpad_ = 0, cluster_fpad_ = 0;
 };
 
 }  // namespace flashgmm::cuda

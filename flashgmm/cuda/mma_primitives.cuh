@@ -1,4 +1,4 @@
-// flashgmm CUDA backend: warp-level tensor-core primitives (sm_80+): ldmatrix, bf16
+// flashgmm CUDA backend: warp-level tensor-core primitives (sm_80+): ldmatrix, bf16 and fp16
 // mma.sync m16n8k16 with float32 accumulation, cp.async. Fragment layouts are PTX's:
 // with g = lane/4, t = lane%4, an m16n8 accumulator holds (row g, cols 2t, 2t+1) in c0, c1
 // and (row g+8, same cols) in c2, c3; an A fragment holds (g, 2t..) (g+8, 2t..) (g, 2t+8..)
@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 
 #include <cstdint>
 
@@ -35,6 +36,21 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const std::uint32_t (&a)
       "{%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+/// d += a·b (16×16 fp16 · 16×8 fp16, float32 accumulators).
+__device__ __forceinline__ void mma_f16(float (&d)[4], const std::uint32_t (&a)[4],
+                                        std::uint32_t b0, std::uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ std::uint32_t pack_f16(float lo, float hi) {
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<std::uint32_t*>(&v);
 }
 
 __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
