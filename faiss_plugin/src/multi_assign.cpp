@@ -14,25 +14,34 @@ namespace flashgmm::ivf {
 
 using idx_t = faiss::Index::idx_t;
 
-std::string to_string(SpillRule r) { return r == SpillRule::soar ? "soar" : "posterior"; }
+std::string to_string(SpillRule r) {
+  return r == SpillRule::soar ? "soar" : r == SpillRule::neighbors ? "neighbors" : "posterior";
+}
 
 SpillRule parse_spill_rule(const std::string& s) {
   if (s == "soar") return SpillRule::soar;
   if (s == "posterior") return SpillRule::posterior;
-  FLASHGMM_THROW("unknown spill rule '" << s << "' (expected 'soar' or 'posterior')");
+  if (s == "neighbors") return SpillRule::neighbors;
+  FLASHGMM_THROW("unknown spill rule '" << s << "' (expected 'neighbors', 'soar' or 'posterior')");
 }
 
 void MultiAssignParams::validate() const {
   FLASHGMM_CHECK(max_copies >= 1, "MultiAssignParams::max_copies must be >= 1, got " << max_copies);
-  FLASHGMM_CHECK(rule == SpillRule::posterior || rule == SpillRule::soar,
+  FLASHGMM_CHECK(rule == SpillRule::posterior || rule == SpillRule::soar || rule == SpillRule::neighbors,
                  "MultiAssignParams::rule is not a SpillRule (" << static_cast<int>(rule) << ")");
   FLASHGMM_CHECK(min_posterior > 0.0f && min_posterior <= 1.0f,
                  "MultiAssignParams::min_posterior must be in (0, 1], got " << min_posterior);
   FLASHGMM_CHECK(std::isfinite(soar_lambda) && soar_lambda >= 0.0f,
                  "MultiAssignParams::soar_lambda must be finite and >= 0, got " << soar_lambda);
-  FLASHGMM_CHECK(rule != SpillRule::soar || candidates >= max_copies,
-                 "MultiAssignParams::candidates must be >= max_copies (" << max_copies << ") with the soar rule, got "
-                                                                          << candidates);
+  FLASHGMM_CHECK(rule == SpillRule::posterior || candidates >= max_copies,
+                 "MultiAssignParams::candidates must be >= max_copies (" << max_copies << ") with the " << to_string(rule)
+                                                                          << " rule, got " << candidates);
+  FLASHGMM_CHECK(neighbors >= 1, "MultiAssignParams::neighbors must be >= 1, got " << neighbors);
+  FLASHGMM_CHECK(std::isfinite(cost_weight) && cost_weight >= 0.0f,
+                 "MultiAssignParams::cost_weight must be finite and >= 0, got " << cost_weight);
+  FLASHGMM_CHECK(probe_depth == 0 || probe_depth >= 2, "MultiAssignParams::probe_depth must be 0 (automatic) or >= 2, got "
+                                                           << probe_depth);
+  FLASHGMM_CHECK(search_nprobe >= 0, "MultiAssignParams::search_nprobe must be >= 0 (0 = automatic), got " << search_nprobe);
   FLASHGMM_CHECK(spill_fraction >= 0.0f && spill_fraction <= 1.0f,
                  "MultiAssignParams::spill_fraction must be in [0, 1], got " << spill_fraction);
   FLASHGMM_CHECK(!std::isnan(spill_ratio) && spill_ratio > 0.0f,
@@ -196,7 +205,9 @@ void assign_lists(const GaussianMixture& mixture, const faiss::Index& quantizer,
   p.validate();
   check_inputs(mixture, quantizer);
   FLASHGMM_CHECK(n >= 0 && (n == 0 || (x != nullptr && lists != nullptr)), "assign_lists: null buffers");
-  if (p.rule == SpillRule::soar)
+  if (p.rule == SpillRule::neighbors)
+    assign_lists_neighbors(quantizer, x, n, p, lists);
+  else if (p.rule == SpillRule::soar)
     assign_soar(quantizer, x, n, p, lists);
   else
     assign_posterior(mixture, quantizer, x, n, p, lists);

@@ -69,6 +69,10 @@ std::vector<std::uint8_t> encode_sidecar(const Sidecar& s) {
   pl.put<std::int32_t>(s.assign.candidates);
   pl.put<float>(s.assign.spill_fraction);
   pl.put<float>(s.assign.spill_threshold);
+  pl.put<std::int32_t>(s.assign.neighbors);  // version 3
+  pl.put<float>(s.assign.cost_weight);
+  pl.put<std::int32_t>(s.assign.probe_depth);
+  pl.put<std::int32_t>(s.assign.search_nprobe);
   pl.put<std::int32_t>(static_cast<std::int32_t>(s.routing.order));
   pl.put<double>(s.routing.probe_mass);
   pl.put<double>(s.routing.temperature);
@@ -99,7 +103,7 @@ Sidecar decode_sidecar(const std::uint8_t* data, std::size_t size, const std::st
                  "GMM sidecar '" << what << "' is corrupted or truncated (checksum mismatch)");
   Reader h{data + sizeof(kMagic), size - sizeof(kMagic), what};
   const auto version = h.get<std::uint32_t>();
-  FLASHGMM_CHECK(version == 1 || version == kSidecarVersion, "GMM sidecar '" << what << "' has version " << version
+  FLASHGMM_CHECK(version >= 1 && version <= kSidecarVersion, "GMM sidecar '" << what << "' has version " << version
                                                  << ", this build reads versions 1 to " << kSidecarVersion);
   h.get<std::uint32_t>();
   const auto payload = h.get<std::uint64_t>();
@@ -120,12 +124,19 @@ Sidecar decode_sidecar(const std::uint8_t* data, std::size_t size, const std::st
   s.assign.chunk_rows = r.get<std::int64_t>();
   if (version >= 2) {
     const auto rule = r.get<std::int32_t>();
-    FLASHGMM_CHECK(rule == 0 || rule == 1, "GMM sidecar '" << what << "' has an unknown spill rule " << rule);
+    FLASHGMM_CHECK(rule == 0 || rule == 1 || (rule == 2 && version >= 3),
+                   "GMM sidecar '" << what << "' has an unknown spill rule " << rule);
     s.assign.rule = static_cast<SpillRule>(rule);
     s.assign.soar_lambda = r.get<float>();
     s.assign.candidates = r.get<std::int32_t>();
     s.assign.spill_fraction = r.get<float>();
     s.assign.spill_threshold = r.get<float>();
+    if (version >= 3) {
+      s.assign.neighbors = r.get<std::int32_t>();
+      s.assign.cost_weight = r.get<float>();
+      s.assign.probe_depth = r.get<std::int32_t>();
+      s.assign.search_nprobe = r.get<std::int32_t>();
+    }
   } else {
     s.assign.rule = SpillRule::posterior;  // the only rule version 1 knew
   }

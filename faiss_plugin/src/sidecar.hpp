@@ -4,6 +4,7 @@
 //   i32 assign.max_copies, f32 assign.min_posterior, i64 assign.chunk_rows,
 //   [version ≥ 2: i32 assign.rule, f32 soar_lambda, i32 candidates, f32 spill_fraction,
 //    f32 spill_threshold (spill_ratio is folded into it: not stored)]
+//   [version ≥ 3: i32 neighbors, f32 cost_weight, i32 probe_depth, i32 search_nprobe]
 //   i32 routing.order, f64 probe_mass, f64 temperature, i32 min_probes,
 //   u64 centroid fingerprint (FNV-1a-64 of the quantizer's float centroids),
 //   u64 model bytes, serialize_model(model)
@@ -19,7 +20,7 @@
 
 namespace flashgmm::ivf {
 
-constexpr std::uint32_t kSidecarVersion = 2;  // 1 is still read (posterior rule)
+constexpr std::uint32_t kSidecarVersion = 3;  // 1 (posterior rule) and 2 (no neighbors rule) are still read
 
 struct Sidecar {
   std::int32_t dim = 0;

@@ -31,11 +31,17 @@ flashgmm::ivf::GmmIvfParams make_params(const GmmOptions& o) {
   p.assign.candidates = o.candidates;
   p.assign.spill_fraction = o.spill_fraction;
   p.assign.spill_ratio = o.spill_ratio;
+  p.assign.neighbors = o.neighbors;
+  p.assign.cost_weight = o.cost_weight;
+  p.assign.probe_depth = o.probe_depth;
+  p.centroid_niter = o.centroid_niter;
+  p.centroid_max_points_per_centroid = o.centroid_max_points;
+  FLASHGMM_CHECK(o.refine == 0 || o.refine == 1, "--refine must be 0 or 1, got " << o.refine);
+  p.refine_centroids = o.refine == 1;
   p.routing.order = flashgmm::ivf::parse_probe_order(o.routing);
   p.routing.probe_mass = o.probe_mass;
   p.routing.temperature = o.temperature;
-  p.assign.validate();
-  p.routing.validate();
+  p.validate();
   return p;
 }
 
@@ -49,7 +55,8 @@ int run_build(const BuildOptions& o) {
   index.train(x.rows, x.data.data());
   const auto t0 = std::chrono::steady_clock::now();
   Progress bar("adding", x.rows);
-  const idx_t chunk = 65536;
+  // The neighbors rule assigns each add() call as one batch (its rows are one another's queries).
+  const idx_t chunk = index.params().assign.rule == flashgmm::ivf::SpillRule::neighbors ? x.rows : 65536;
   for (idx_t c0 = 0; c0 < x.rows; c0 += chunk) {
     const idx_t nc = std::min(chunk, x.rows - c0);
     index.add(nc, x.data.data() + c0 * x.dim);

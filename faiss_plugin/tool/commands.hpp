@@ -24,6 +24,12 @@ struct GmmOptions {
   int candidates = flashgmm::ivf::MultiAssignParams().candidates;
   float spill_fraction = flashgmm::ivf::MultiAssignParams().spill_fraction;
   float spill_ratio = flashgmm::ivf::MultiAssignParams().spill_ratio;
+  int neighbors = flashgmm::ivf::MultiAssignParams().neighbors;
+  float cost_weight = flashgmm::ivf::MultiAssignParams().cost_weight;
+  int probe_depth = flashgmm::ivf::MultiAssignParams().probe_depth;
+  int centroid_niter = flashgmm::ivf::GmmIvfParams().centroid_niter;
+  int centroid_max_points = flashgmm::ivf::GmmIvfParams().centroid_max_points_per_centroid;
+  int refine = flashgmm::ivf::GmmIvfParams().refine_centroids ? 1 : 0;
   std::string routing = "l2";
   double probe_mass = 1.0;
   double temperature = 1.0;

@@ -95,10 +95,10 @@ std::unique_ptr<faiss::IndexIVF> make_ivf(int d, const std::string& key) {
 }
 
 // Adds rows in chunks with a progress bar; `add_chunk(c0, nc)` does the work.
-double add_with_progress(const std::string& label, idx_t n, const std::function<void(idx_t, idx_t)>& add_chunk) {
+double add_with_progress(const std::string& label, idx_t n, const std::function<void(idx_t, idx_t)>& add_chunk,
+                         idx_t chunk = 65536) {
   const double t0 = now_s();
   Progress bar(label, n);
-  const idx_t chunk = 65536;
   for (idx_t c0 = 0; c0 < n; c0 += chunk) {
     const idx_t nc = std::min(chunk, n - c0);
     add_chunk(c0, nc);
@@ -244,7 +244,10 @@ int run_eval(const EvalOptions& o) {
   Method mg;
   mg.name = "gmm";
   mg.train_s = gmm.train_seconds();
-  mg.add_s = add_with_progress("gmm add", n, [&](idx_t c0, idx_t nc) { gmm.add(nc, x.data.data() + c0 * d); });
+  // The neighbors rule assigns each add() call as one batch (its rows are one another's queries).
+  const bool one_batch = gp.assign.rule == flashgmm::ivf::SpillRule::neighbors;
+  mg.add_s = add_with_progress(
+      "gmm add", n, [&](idx_t c0, idx_t nc) { gmm.add(nc, x.data.data() + c0 * d); }, one_batch ? n : 65536);
   mg.entries = gmm.n_entries();
   mg.imbalance = gmm.imbalance_factor();
   for (int p : nprobes) mg.points.push_back(measure(gmm.ivf(), p, gp.assign.max_copies, gp.routing.probe_mass));
@@ -311,14 +314,14 @@ int run_eval(const EvalOptions& o) {
   for (int p : nprobes) ms.points.push_back(measure(*sp, p, 2, 1.0));
   methods.push_back(ms);
 
-  // (4) The same k-means quantizer with our spill rule (soar parameters of the GMM index; the
-  // posterior rule needs a mixture, so then the soar defaults): separates the rule from the centroids.
+  // (4) The same k-means quantizer with the soar rule (the GMM index's soar parameters when it
+  // uses soar, else soar's defaults): the previous default, and the rule without our centroids.
   auto ks2 = make_ivf(d, key);
   ks2->quantizer->add(kq->ntotal, kq->get_xb());
   ks2->train(n, x.data.data());
   flashgmm::ivf::MultiAssignParams kap = gp.assign;
-  kap.rule = flashgmm::ivf::SpillRule::soar;
   if (gp.assign.rule != flashgmm::ivf::SpillRule::soar) kap = flashgmm::ivf::MultiAssignParams();
+  kap.rule = flashgmm::ivf::SpillRule::soar;
   kap.max_copies = std::max(2, gp.assign.max_copies);
   kap.candidates = std::max(kap.candidates, kap.max_copies);
   if (kap.spill_threshold <= 0) {  // one threshold for all rows, from an evenly strided sample
@@ -353,13 +356,15 @@ int run_eval(const EvalOptions& o) {
   methods.push_back(mks);
 
   for (Method& m : methods) m.ndis_at_target = ndis_at(m.points, slot, o.target_recall);
-  std::printf("data %s: %lld x %d, %lld queries, %s, GMM: %s, centroids %s, max_copies %d, spill %s (min_posterior %g; soar "
+  std::printf("data %s: %lld x %d, %lld queries, %s, GMM: %s, centroids %s (k-means niter %d, %d points/list, refine "
+              "%d), max_copies %d, spill %s (min_posterior %g; neighbors %d, cost_weight %g, probe_depth %d; soar "
               "lambda %g, candidates %d, fraction %g, ratio %g, threshold %g / k-means %g), routing %s\n",
               o.data.c_str(), static_cast<long long>(n), d, static_cast<long long>(nq), key.c_str(),
-              o.gmm.covariance.c_str(), o.gmm.centroids.c_str(), gp.assign.max_copies, flashgmm::ivf::to_string(gp.assign.rule).c_str(),
-              gp.assign.min_posterior, gp.assign.soar_lambda, gp.assign.candidates, gp.assign.spill_fraction,
-              gp.assign.spill_ratio, gmm.params().assign.spill_threshold, kap.spill_threshold,
-              o.gmm.routing.c_str());
+              o.gmm.covariance.c_str(), o.gmm.centroids.c_str(), gp.centroid_niter, gp.centroid_max_points_per_centroid,
+              gp.refine_centroids ? 1 : 0, gp.assign.max_copies, flashgmm::ivf::to_string(gp.assign.rule).c_str(),
+              gp.assign.min_posterior, gp.assign.neighbors, gp.assign.cost_weight, gp.assign.probe_depth,
+              gp.assign.soar_lambda, gp.assign.candidates, gp.assign.spill_fraction, gp.assign.spill_ratio,
+              gmm.params().assign.spill_threshold, kap.spill_threshold, o.gmm.routing.c_str());
   std::printf("recall@R = |first R results ∩ true R nearest| / R; ndis = list entries scanned per query\n");
   for (const Method& m : methods) print_table(m, slot, o.target_recall);
   double base = NAN;

@@ -31,19 +31,34 @@ void add_gmm_options(CLI::App* app, GmmOptions& g) {
       ->capture_default_str();
   app->add_option("--max-copies", g.max_copies, "lists per vector at most (1 = no multi-assignment)")
       ->capture_default_str();
-  app->add_option("--spill", g.spill, "how further lists are chosen: soar (residual-aware L2) or posterior")
+  app->add_option("--spill", g.spill,
+                  "how each vector's lists are chosen: neighbors (reverse-neighbour benefit vs scan cost), soar "
+                  "(residual-aware L2 spilling) or posterior")
       ->capture_default_str();
   app->add_option("--min-posterior", g.min_posterior, "posterior rule: posterior a further list needs")
       ->capture_default_str();
   app->add_option("--soar-lambda", g.soar_lambda, "soar rule: penalty on residuals parallel to the primary one")
       ->capture_default_str();
-  app->add_option("--candidates", g.candidates, "soar rule: nearest lists considered for the extra copies")
+  app->add_option("--candidates", g.candidates, "neighbors / soar rules: nearest lists considered")
       ->capture_default_str();
   app->add_option("--spill-fraction", g.spill_fraction,
                   "soar rule: at most this fraction of vectors get extra copies (entries <= N(1 + f(max_copies-1)))")
       ->capture_default_str();
   app->add_option("--spill-ratio", g.spill_ratio,
                   "soar rule: and only vectors whose best extra list scores <= this x their primary distance (inf = no limit)")
+      ->capture_default_str();
+  app->add_option("--neighbors", g.neighbors, "neighbors rule: neighbours per pseudo-query")->capture_default_str();
+  app->add_option("--cost-weight", g.cost_weight, "neighbors rule: weight of the scan cost against the benefit")
+      ->capture_default_str();
+  app->add_option("--probe-depth", g.probe_depth, "neighbors rule: central probe depth (0 = nlist/64)")
+      ->capture_default_str();
+  app->add_option("--centroid-niter", g.centroid_niter, "k-means iterations for the IVF centroids (0 = --niter)")
+      ->capture_default_str();
+  app->add_option("--centroid-max-points", g.centroid_max_points,
+                  "k-means training points per list for the IVF centroids (0 = --max-points-per-centroid)")
+      ->capture_default_str();
+  app->add_option("--refine", g.refine,
+                  "with --spill neighbors: move each k-means centroid once to the mean of its list (1) or not (0)")
       ->capture_default_str();
   app->add_option("--routing", g.routing, "query probe order: l2 or posterior")->capture_default_str();
   app->add_option("--probe-mass", g.probe_mass, "adaptive probing: stop at this posterior mass (1 = off)")

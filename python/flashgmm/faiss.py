@@ -4,17 +4,19 @@ Works on the objects of FAISS's own Python package (Debian's python3-faiss, /usr
 
 >>> import faiss, flashgmm.faiss as gf
 >>> index = faiss.index_factory(d, "IVF1024,Flat")
->>> gf.train_ivf(index, xt)                          # GMM instead of k-means in the quantizer
->>> gf.add_multi(index, xb, max_copies=2, min_posterior=0.25)  # border vectors in 2 lists
+>>> gf.train_ivf(index, xt)              # refined k-means centroids + a Gaussian mixture
+>>> gf.add_multi(index, xb)               # each vector in the 1-2 lists its neighbours' queries probe
 >>> D, I, stats = gf.search(index, xq, 10, nprobe=16)           # duplicates removed
 >>> gf.write_index(index, "ivf.index")               # + "ivf.index.gmm" sidecar
 >>> index = gf.read_index("ivf.index")
 
 The mixture and bookkeeping of each index (ids handed out, copies stored) are kept beside the
 FAISS object while it lives, and in the sidecar file on disk (the C++ plugin's format: the
-`flashgmm-ivf` tool and GmmIvfIndex::load read it). Queries are routed to lists by L2 distance
-to the means, as FAISS does. Use `search` (not `index.search`) on an index filled by
-`add_multi`: FAISS's own search returns a vector once per stored copy.
+`flashgmm-ivf` tool and GmmIvfIndex::load read it). train_ivf and add_multi run the C++
+plugin's own code with its defaults (flashgmm::ivf::GmmIvfParams: the same index as
+`flashgmm-ivf build`). Queries are routed to lists by L2 distance to the centroids, as FAISS
+does. Use `search` (not `index.search`) on an index filled by `add_multi`: FAISS's own search
+returns a vector once per stored copy.
 
 Implementation note: flashgmm's module holds its own copy of FAISS (Debian ships libfaiss.a),
 next to the one inside python3-faiss. Objects are passed by address (int(obj.this)); virtual
@@ -166,17 +168,32 @@ def _ivf(index):
     return index
 
 
-def train_ivf(index, x, **params):
-    """Train an untrained, empty faiss.IndexIVF (L2, flat quantizer) with a Gaussian mixture as
-    the coarse quantizer: the mixture's means go into index.quantizer, then FAISS trains the
-    codec (PQ/SQ residuals) and skips k-means. params: as GmmClustering (FAISS's IVF default
-    niter=10 unless given). Returns the GmmClustering (iteration_stats, mixture)."""
+def train_ivf(index, x, centroids=None, centroid_niter=None, centroid_max_points_per_centroid=None,
+              refine_centroids=None, **params):
+    """Train an untrained, empty faiss.IndexIVF (L2, flat quantizer) as the C++ plugin does
+    (flashgmm::ivf::train_ivf, same defaults as `flashgmm-ivf build`), then FAISS trains the
+    codec (PQ/SQ residuals) and skips its own k-means.
+
+    centroids: "kmeans" (default: FAISS k-means with centroid_niter (25) iterations on up to
+    centroid_max_points_per_centroid (1000) points per list, then, if refine_centroids (True),
+    one step that moves each centroid to the mean of the list the default "neighbors" rule gives
+    it) or "mixture" (the mixture's means). A Gaussian mixture is fitted from the centroids
+    either way and kept beside the index. params: as GmmClustering (FAISS's IVF default niter=10
+    unless given). Returns the GmmClustering (centroids = the index's, iteration_stats, mixture)."""
     ivf = _ivf(index)
     x = _rows(x, ivf.d)
     params.setdefault("niter", 10)  # FAISS trains IVF quantizers with 10 k-means iterations
     clus = GmmClustering(ivf.d, ivf.nlist, **params)
     core = clus._make_core()
-    state = _core.ivf_train(_address(ivf), x, core)
+    defaults = _core.ivf_defaults()
+    centroids = defaults["centroids"] if centroids is None else centroids
+    if centroids not in ("kmeans", "mixture"):
+        raise ValueError(f"centroids must be 'kmeans' or 'mixture', got {centroids!r}")
+    niter = -1 if centroid_niter is None else check_int(centroid_niter, "centroid_niter", minimum=0)
+    maxp = -1 if centroid_max_points_per_centroid is None else check_int(
+        centroid_max_points_per_centroid, "centroid_max_points_per_centroid", minimum=0)
+    refine = defaults["refine_centroids"] if refine_centroids is None else bool(refine_centroids)
+    state = _core.ivf_train(_address(ivf), x, core, centroids, niter, maxp, refine)
     clus._collect(core, state.mixture_bytes())
     _set_state(index, state)
     if ivf is not index:
@@ -184,15 +201,24 @@ def train_ivf(index, x, **params):
     return clus
 
 
-def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25, spill="posterior", soar_lambda=None,
-              candidates=None, spill_fraction=None, spill_ratio=None):
-    """Add x (n, d) to a trained index: each vector goes to its nearest list and, at most
-    max_copies lists in all, to further lists chosen by `spill`:
-    "posterior": in posterior order while p(list | x) >= min_posterior;
-    "soar": the candidate list (of the `candidates` nearest) with the lowest SOAR score
-    ‖x − c‖² + soar_lambda·⟨r, x − c⟩²/‖r‖² (r = x's residual to its primary list), for the
+_SPILL_RULES = ("neighbors", "soar", "posterior")
+
+
+def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25, spill=None, soar_lambda=None,
+              candidates=None, spill_fraction=None, spill_ratio=None, neighbors=None, cost_weight=None,
+              probe_depth=None):
+    """Add x (n, d) to a trained index, each vector to at most max_copies lists chosen by `spill`
+    (None = the C++ default, "neighbors"):
+    "neighbors": the rows of this call are one another's queries; each vector takes the one or
+    two of its `candidates` nearest lists that the rows having it among their `neighbors`
+    nearest probe early, minus cost_weight times the scan cost of those lists (the primary list
+    need not be the nearest). Add large batches (>= 32 rows per list; smaller calls use "soar");
+    "soar": its nearest list, and the candidate list with the lowest SOAR score
+    ‖x − c‖² + soar_lambda·⟨r, x − c⟩²/‖r‖² (r = x's residual to its nearest list) for the
     vectors whose score is within spill_ratio × their primary distance, at most spill_fraction of
-    them (threshold fixed at the first add). None keeps the C++ defaults.
+    them (threshold fixed at the first add);
+    "posterior": its nearest list and further lists in posterior order while p(list | x) >=
+    min_posterior. None keeps the C++ defaults.
     ids: int64 (n,) or None for sequential ids continuing from the previous adds. Returns
     statistics: n, entries (list entries written), copies_per_vector, ntotal, n_vectors."""
     ivf = _ivf(index)
@@ -206,13 +232,14 @@ def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25, spill="poste
         if ids.shape != (x.shape[0],):
             raise ValueError(f"ids must have shape ({x.shape[0]},), got {ids.shape}")
     max_copies = check_int(max_copies, "max_copies", minimum=1)
-    if spill not in ("posterior", "soar"):
-        raise ValueError(f"spill must be 'posterior' or 'soar', got {spill!r}")
-    extra = {name: value for name, value in (("soar_lambda", soar_lambda), ("candidates", candidates),
-                                             ("spill_fraction", spill_fraction), ("spill_ratio", spill_ratio))
+    if spill is not None and spill not in _SPILL_RULES:
+        raise ValueError(f"spill must be one of {_SPILL_RULES}, got {spill!r}")
+    extra = {name: value for name, value in (("spill", spill), ("soar_lambda", soar_lambda),
+                                             ("candidates", candidates), ("spill_fraction", spill_fraction),
+                                             ("spill_ratio", spill_ratio), ("neighbors", neighbors),
+                                             ("cost_weight", cost_weight), ("probe_depth", probe_depth))
              if value is not None}
-    return _core.ivf_add_multi(state, _address(ivf), x, ids, max_copies, float(min_posterior), spill=spill,
-                               **extra)
+    return _core.ivf_add_multi(state, _address(ivf), x, ids, max_copies, float(min_posterior), **extra)
 
 
 def search(index, q, k, nprobe=None):

@@ -1,11 +1,12 @@
 // flashgmm._core FAISS part: the plugin's operations on FAISS objects made in Python (python3-faiss).
 //
 // Python passes a FAISS object as its C++ address, int(obj.this); Python owns the object and
-// keeps it alive during the call. The plugin's GmmIvfIndex owns its IndexIVF, so it cannot wrap
-// a Python-made index: the per-index state it keeps (mixture, id counter, copies stored) lives
-// here in IvfState, and add/search follow GmmIvfIndex::add_impl/search on the borrowed index
-// (L2 routing: the quantizer stays the index's own IndexFlatL2). The sidecar file is the
-// plugin's format, so C++ (GmmIvfIndex::load, flashgmm-ivf) reads what Python writes and back.
+// keeps it alive during the call. The plugin's borrowed-index API (flashgmm_faiss/ivf_ops.hpp:
+// train_ivf, add_multi, search_distinct — what GmmIvfIndex runs on its own index) does the work;
+// the per-index state (mixture, assignment rule, id counter, copies stored) lives here in
+// IvfState. Queries are routed by L2 (the quantizer stays the index's own IndexFlatL2). The
+// sidecar file is the plugin's format, so C++ (GmmIvfIndex::load, flashgmm-ivf) reads what
+// Python writes and back.
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
@@ -26,6 +27,7 @@
 #include "flashgmm/model.hpp"
 #include "flashgmm_faiss/gmm_clustering.hpp"
 #include "flashgmm_faiss/gmm_ivf_index.hpp"
+#include "flashgmm_faiss/ivf_ops.hpp"
 #include "flashgmm_faiss/multi_assign.hpp"
 #include "sidecar.hpp"  // the plugin's sidecar format (faiss_plugin/src)
 
@@ -70,9 +72,8 @@ struct IvfState {
   flashgmm::GaussianMixture mixture;
   fi::MultiAssignParams assign;
   fi::RoutingParams routing;        // kept for the sidecar; searches here route by L2
-  std::int64_t n_vectors = 0;       // distinct ids stored
-  std::int64_t next_id = 0;         // next sequential id
-  int max_copies_stored = 1;        // largest max_copies of any add: the search over-fetch
+  fi::IvfBookkeeping book;          // distinct ids, next sequential id, copies stored
+  std::uint64_t seed = 1234;        // of the soar calibration sample
 };
 
 py::list stats_list(const std::vector<faiss::ClusteringIterationStats>& st) {
@@ -111,36 +112,39 @@ void clustering_train(fi::GmmClustering& c, const FloatRows& x, std::uintptr_t i
   }
 }
 
-// GmmClustering into the quantizer, then IndexIVF::train (skips k-means: the quantizer holds
-// nlist centroids) for the residual codec. Returns the index's new state.
-IvfState train_ivf(std::uintptr_t index, const FloatRows& x, fi::GmmClustering& clus) {
+// fi::train_ivf with the clustering's parameters (ClusteringParameters fields and EM params) and
+// the centroid options; the clustering then reports the index's centroids and the EM statistics.
+IvfState train_ivf(std::uintptr_t index, const FloatRows& x, fi::GmmClustering& clus, const std::string& centroids,
+                   int centroid_niter, int centroid_max_points, bool refine) {
   faiss::IndexIVF* ivf = ivf_at(index);
   const std::int64_t n = rows_of(x, ivf->d, "x");
-  if (ivf->ntotal != 0)
-    throw flashgmm::Error("train_ivf: the index already holds " + std::to_string(ivf->ntotal) + " vectors");
   if (clus.k != static_cast<size_t>(ivf->nlist) || clus.d != static_cast<size_t>(ivf->d))
     throw flashgmm::Error("train_ivf: clustering (d, k) does not match the index (d, nlist)");
+  fi::GmmIvfParams p;
+  p.gmm = clus.gmm;
+  p.cp = clus;  // the ClusteringParameters part
+  p.centroids = fi::parse_centroid_source(centroids);
+  if (centroid_niter >= 0) p.centroid_niter = centroid_niter;
+  if (centroid_max_points >= 0) p.centroid_max_points_per_centroid = centroid_max_points;
+  p.refine_centroids = refine;
   IvfState st;
   py::gil_scoped_release nogil;
-  try {
-    ivf->quantizer->reset();
-    clus.train(n, x.data(), *ivf->quantizer);
-    ivf->is_trained = false;  // IndexIVF::train sets it once the codec is trained
-    ivf->train(n, x.data());
-  } catch (const faiss::FaissException& e) {
-    throw flashgmm::Error(std::string("training the IVF index failed: ") + e.what());
-  }
-  st.mixture = clus.release_mixture();
+  fi::IvfTraining t = fi::train_ivf(*ivf, n, x.data(), p);
+  const auto& q = dynamic_cast<const faiss::IndexFlat&>(*ivf->quantizer);
+  clus.centroids.assign(q.get_xb(), q.get_xb() + q.ntotal * q.d);
+  clus.iteration_stats = t.stats;
+  st.mixture = std::move(t.mixture);
+  st.assign = t.assign;
+  st.seed = static_cast<std::uint64_t>(p.cp.seed);
   return st;
 }
 
 py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const std::optional<IdArray>& ids,
                    int max_copies, float min_posterior, std::int64_t chunk_rows, const std::string& spill,
-                   float soar_lambda, int candidates, float spill_fraction, float spill_ratio) {
+                   float soar_lambda, int candidates, float spill_fraction, float spill_ratio, int neighbors,
+                   float cost_weight, int probe_depth) {
   faiss::IndexIVF* ivf = ivf_at(index);
-  if (!ivf->is_trained) throw flashgmm::Error("add_multi: the index is not trained");
-  const std::int64_t d = ivf->d;
-  const std::int64_t n = rows_of(x, d, "x");
+  const std::int64_t n = rows_of(x, ivf->d, "x");
   const idx_t* idp = nullptr;
   if (ids) {
     if (ids->ndim() != 1 || ids->shape(0) != n) throw py::value_error("ids must have shape (n,)");
@@ -155,64 +159,21 @@ py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const
   ap.candidates = candidates;
   ap.spill_fraction = spill_fraction;
   ap.spill_ratio = spill_ratio;
+  ap.neighbors = neighbors;
+  ap.cost_weight = cost_weight;
+  ap.probe_depth = probe_depth;
   ap.validate();
-  if (ap.rule == fi::SpillRule::soar && max_copies > 1 && n > 0) {
-    // One spill threshold for every add: kept from an earlier add with the same rule, else the
-    // spill_fraction quantile of (an evenly strided sample of) these rows.
-    const fi::MultiAssignParams& prev = st.assign;
-    if (prev.rule == ap.rule && prev.max_copies == ap.max_copies && prev.soar_lambda == ap.soar_lambda &&
-        prev.candidates == ap.candidates && prev.spill_fraction == ap.spill_fraction &&
-        prev.spill_ratio == ap.spill_ratio && prev.spill_threshold > 0) {
-      ap.spill_threshold = prev.spill_threshold;
-    } else {
-      const std::int64_t step = std::max<std::int64_t>(1, n / 65536);
-      std::vector<float> sample;
-      for (std::int64_t i = 0; i < n; i += step) sample.insert(sample.end(), x.data() + i * d, x.data() + (i + 1) * d);
-      py::gil_scoped_release nogil;
-      ap.spill_threshold = fi::calibrate_spill_threshold(*ivf->quantizer, sample.data(),
-                                                         static_cast<std::int64_t>(sample.size()) / d, ap);
-    }
-  }
-  if (max_copies > 1 && ivf->direct_map.type != faiss::DirectMap::NoMap)
-    throw flashgmm::Error("add_multi: an index with a direct map cannot store a vector twice; use max_copies=1");
+  // One soar threshold for every add: kept from an earlier add with the same rule, else
+  // add_multi calibrates it on (a sample of) these rows.
+  const fi::MultiAssignParams& prev = st.assign;
+  if (ap.rule == fi::SpillRule::soar && prev.rule == ap.rule && prev.max_copies == ap.max_copies &&
+      prev.soar_lambda == ap.soar_lambda && prev.candidates == ap.candidates &&
+      prev.spill_fraction == ap.spill_fraction && prev.spill_ratio == ap.spill_ratio && prev.spill_threshold > 0)
+    ap.spill_threshold = prev.spill_threshold;
   std::int64_t entries = 0;
   {
     py::gil_scoped_release nogil;
-    const int m = ap.max_copies;
-    const std::int64_t chunk = std::min<std::int64_t>(ap.chunk_rows, std::max<std::int64_t>(n, 1));
-    std::vector<idx_t> lists(static_cast<size_t>(chunk * m)), xid, xl;
-    std::vector<float> xs;
-    idx_t max_id = st.next_id - 1;
-    const float* xp = x.data();
-    for (std::int64_t c0 = 0; c0 < n; c0 += chunk) {
-      const std::int64_t nc = std::min(chunk, n - c0);
-      const float* xc = xp + c0 * d;
-      fi::assign_lists(st.mixture, *ivf->quantizer, xc, nc, ap, lists.data());
-      xs.clear();
-      xid.clear();
-      xl.clear();
-      for (std::int64_t i = 0; i < nc; ++i) {
-        const idx_t id = idp ? idp[c0 + i] : st.next_id + c0 + i;
-        if (id < 0) throw flashgmm::Error("add_multi: negative id " + std::to_string(id));
-        max_id = std::max(max_id, id);
-        for (int j = 0; j < m; ++j) {
-          const idx_t l = lists[static_cast<size_t>(i * m + j)];
-          if (l < 0) continue;
-          xs.insert(xs.end(), xc + i * d, xc + (i + 1) * d);
-          xid.push_back(id);
-          xl.push_back(l);
-        }
-      }
-      try {  // each copy is encoded against its own list (residual codecs); ntotal counts copies
-        ivf->add_core(static_cast<idx_t>(xid.size()), xs.data(), xid.data(), xl.data());
-      } catch (const faiss::FaissException& e) {
-        throw flashgmm::Error(std::string("adding to the IVF index failed: ") + e.what());
-      }
-      entries += static_cast<std::int64_t>(xid.size());
-    }
-    st.n_vectors += n;
-    st.next_id = idp ? std::max(st.next_id, max_id + 1) : st.next_id + n;
-    st.max_copies_stored = std::max(st.max_copies_stored, m);
+    entries = fi::add_multi(*ivf, st.mixture, ap, st.book, n, x.data(), idp, st.seed);
     st.assign = ap;
   }
   py::dict out;
@@ -220,79 +181,32 @@ py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const
   out["entries"] = entries;
   out["copies_per_vector"] = n > 0 ? static_cast<double>(entries) / static_cast<double>(n) : 0.0;
   out["ntotal"] = static_cast<std::int64_t>(ivf->ntotal);
-  out["n_vectors"] = st.n_vectors;
+  out["n_vectors"] = st.book.n_vectors;
   return out;
 }
 
-// k nearest distinct ids per query: over-fetch k·max_copies_stored entries, keep each id's
-// best copy (the ids ranked above the k-th distinct one can only be copies of better ids).
+// k nearest distinct ids per query (fi::search_distinct: over-fetch k·max_copies_stored entries,
+// keep each id's best copy).
 py::tuple search(const IvfState* st, std::uintptr_t index, const FloatRows& q, std::int64_t k, std::int64_t nprobe) {
   const faiss::IndexIVF* ivf = ivf_at(index);
-  const std::int64_t d = ivf->d;
-  const std::int64_t n = rows_of(q, d, "q");
+  const std::int64_t n = rows_of(q, ivf->d, "q");
   if (k < 1) throw py::value_error("k must be >= 1, got " + std::to_string(k));
   const idx_t np = std::min<idx_t>(nprobe > 0 ? nprobe : static_cast<idx_t>(ivf->nprobe), ivf->nlist);
-  const idx_t kf = k * (st ? st->max_copies_stored : 1);
   py::array_t<float> D({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
   py::array_t<std::int64_t> I({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
-  float* dout_all = D.mutable_data();
-  std::int64_t* lout_all = I.mutable_data();
-  std::int64_t ndis = 0, probed = 0, dropped = 0;
-  const auto t0 = std::chrono::steady_clock::now();
+  fi::SearchStats ss;
   {
     py::gil_scoped_release nogil;
-    constexpr idx_t kBatch = 4096;  // bounds the over-fetch buffers
-    std::vector<idx_t> keys, it;
-    std::vector<float> coarse, dt;
-    faiss::SearchParametersIVF sp;
-    sp.nprobe = static_cast<size_t>(np);
-    sp.max_codes = ivf->max_codes;
-    const float* qp = q.data();
-    for (idx_t b0 = 0; b0 < n; b0 += kBatch) {
-      const idx_t nb = std::min(kBatch, n - b0);
-      const float* xb = qp + b0 * d;
-      keys.resize(static_cast<size_t>(nb * np));
-      coarse.resize(keys.size());
-      dt.resize(static_cast<size_t>(nb * kf));
-      it.resize(dt.size());
-      faiss::IndexIVFStats ivs;
-      try {
-        ivf->quantizer->search(nb, xb, np, coarse.data(), keys.data());
-        ivf->search_preassigned(nb, xb, kf, keys.data(), coarse.data(), dt.data(), it.data(), false, &sp, &ivs);
-      } catch (const faiss::FaissException& e) {
-        throw flashgmm::Error(std::string("FAISS search failed: ") + e.what());
-      }
-      ndis += static_cast<std::int64_t>(ivs.ndis);
-      for (idx_t key : keys) probed += key >= 0;
-      for (idx_t i = 0; i < nb; ++i) {
-        float* dout = dout_all + (b0 + i) * k;
-        std::int64_t* lout = lout_all + (b0 + i) * k;
-        idx_t w = 0;
-        for (idx_t j = 0; j < kf && w < k; ++j) {
-          const idx_t id = it[static_cast<size_t>(i * kf + j)];
-          if (id < 0) break;  // results are sorted: −1 only at the end
-          if (std::find(lout, lout + w, id) != lout + w) {
-            ++dropped;
-            continue;
-          }
-          lout[w] = id;
-          dout[w] = dt[static_cast<size_t>(i * kf + j)];
-          ++w;
-        }
-        for (; w < k; ++w) {
-          lout[w] = -1;
-          dout[w] = std::numeric_limits<float>::max();
-        }
-      }
-    }
+    fi::search_distinct(*ivf, n, q.data(), k, static_cast<int>(np), st ? st->book.max_copies_stored : 1,
+                        D.mutable_data(), I.mutable_data(), &ss);
   }
   py::dict stats;
   stats["nq"] = n;
   stats["nprobe"] = static_cast<std::int64_t>(np);
-  stats["ndis"] = ndis;
-  stats["lists_probed"] = probed;
-  stats["duplicates_removed"] = dropped;
-  stats["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  stats["ndis"] = ss.ndis;
+  stats["lists_probed"] = ss.lists_probed;
+  stats["duplicates_removed"] = ss.duplicates_removed;
+  stats["seconds"] = ss.seconds;
   return py::make_tuple(D, I, stats);
 }
 
@@ -302,9 +216,9 @@ void write_sidecar(const IvfState& st, std::uintptr_t index, const std::string& 
   s.dim = static_cast<std::int32_t>(ivf->d);
   s.nlist = static_cast<std::int64_t>(ivf->nlist);
   s.ntotal = ivf->ntotal;
-  s.n_vectors = st.n_vectors;
-  s.next_id = st.next_id;
-  s.max_copies_stored = st.max_copies_stored;
+  s.n_vectors = st.book.n_vectors;
+  s.next_id = st.book.next_id;
+  s.max_copies_stored = st.book.max_copies_stored;
   s.assign = st.assign;
   s.routing = st.routing;
   s.centroid_fingerprint = centroid_fingerprint(*ivf);
@@ -333,9 +247,9 @@ IvfState read_sidecar(std::uintptr_t index, const std::string& path, const std::
   st.mixture.set_model(std::move(s.model));
   st.assign = s.assign;
   st.routing = s.routing;
-  st.n_vectors = s.n_vectors;
-  st.next_id = s.next_id;
-  st.max_copies_stored = s.max_copies_stored;
+  st.book.n_vectors = s.n_vectors;
+  st.book.next_id = s.next_id;
+  st.book.max_copies_stored = s.max_copies_stored;
   return st;
 }
 
@@ -366,9 +280,9 @@ void bind_faiss(py::module_& m) {
       .def("mixture_bytes", [](const fi::GmmClustering& c) { return model_bytes(c.mixture().model()); });
 
   py::class_<IvfState>(m, "IvfState", "flashgmm's state beside a Python-made faiss.IndexIVF")
-      .def_readonly("n_vectors", &IvfState::n_vectors)
-      .def_readonly("next_id", &IvfState::next_id)
-      .def_readonly("max_copies_stored", &IvfState::max_copies_stored)
+      .def_property_readonly("n_vectors", [](const IvfState& s) { return s.book.n_vectors; })
+      .def_property_readonly("next_id", [](const IvfState& s) { return s.book.next_id; })
+      .def_property_readonly("max_copies_stored", [](const IvfState& s) { return s.book.max_copies_stored; })
       .def_property_readonly("max_copies", [](const IvfState& s) { return s.assign.max_copies; })
       .def_property_readonly("min_posterior", [](const IvfState& s) { return s.assign.min_posterior; })
       .def_property_readonly("spill", [](const IvfState& s) { return fi::to_string(s.assign.rule); })
@@ -376,13 +290,30 @@ void bind_faiss(py::module_& m) {
       .def_property_readonly("routes_by_mixture", [](const IvfState& s) { return s.routing.uses_mixture(); })
       .def("mixture_bytes", [](const IvfState& s) { return model_bytes(s.mixture.model()); });
 
-  m.def("ivf_train", &train_ivf, py::arg("index"), py::arg("x"), py::arg("clustering"));
+  const fi::GmmIvfParams dp;
+  m.def("ivf_train", &train_ivf, py::arg("index"), py::arg("x"), py::arg("clustering"),
+        py::arg("centroids") = fi::to_string(dp.centroids), py::arg("centroid_niter") = -1,
+        py::arg("centroid_max_points") = -1, py::arg("refine_centroids") = dp.refine_centroids);
+  m.def("ivf_defaults", [dp]() {
+    py::dict d;
+    d["centroids"] = fi::to_string(dp.centroids);
+    d["centroid_niter"] = dp.centroid_niter;
+    d["centroid_max_points_per_centroid"] = dp.centroid_max_points_per_centroid;
+    d["refine_centroids"] = dp.refine_centroids;
+    d["spill"] = fi::to_string(dp.assign.rule);
+    d["max_copies"] = dp.assign.max_copies;
+    return d;
+  });
   m.def("ivf_add_multi", &add_multi, py::arg("state"), py::arg("index"), py::arg("x"), py::arg("ids"),
-        py::arg("max_copies"), py::arg("min_posterior"), py::arg("chunk_rows") = 0, py::arg("spill") = "posterior",
+        py::arg("max_copies"), py::arg("min_posterior"), py::arg("chunk_rows") = 0,
+        py::arg("spill") = fi::to_string(fi::MultiAssignParams().rule),
         py::arg("soar_lambda") = fi::MultiAssignParams().soar_lambda,
         py::arg("candidates") = fi::MultiAssignParams().candidates,
         py::arg("spill_fraction") = fi::MultiAssignParams().spill_fraction,
-        py::arg("spill_ratio") = fi::MultiAssignParams().spill_ratio);
+        py::arg("spill_ratio") = fi::MultiAssignParams().spill_ratio,
+        py::arg("neighbors") = fi::MultiAssignParams().neighbors,
+        py::arg("cost_weight") = fi::MultiAssignParams().cost_weight,
+        py::arg("probe_depth") = fi::MultiAssignParams().probe_depth);
   m.def("ivf_search", &search, py::arg("state"), py::arg("index"), py::arg("q"), py::arg("k"), py::arg("nprobe") = 0);
   m.def("ivf_write_sidecar", &write_sidecar, py::arg("state"), py::arg("index"), py::arg("path"));
   m.def("ivf_read_sidecar", &read_sidecar, py::arg("index"), py::arg("path"), py::arg("index_path"));

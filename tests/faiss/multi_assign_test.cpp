@@ -130,7 +130,7 @@ TEST_P(MultiAssignCodes, RemoveIdsRemovesEveryCopy) {
 
 INSTANTIATE_TEST_SUITE_P(Codecs, MultiAssignCodes,
                          testing::Combine(testing::Values("Flat", "PQ4x4", "SQ8"),
-                                          testing::Values(SpillRule::posterior, SpillRule::soar)),
+                                          testing::Values(SpillRule::posterior, SpillRule::soar, SpillRule::neighbors)),
                          [](const auto& info) {
                            std::string codec = std::get<0>(info.param);
                            codec.erase(std::remove(codec.begin(), codec.end(), 'x'), codec.end());

@@ -49,12 +49,12 @@ def test_train_add_search_end_to_end(data, trained):
     xb, xq = data
     index, quantizer, clus = trained
     assert index.is_trained and quantizer.ntotal == NLIST
-    # The quantizer holds the mixture's means.
-    np.testing.assert_allclose(faiss.rev_swig_ptr(quantizer.get_xb(), NLIST * D).reshape(NLIST, D),
-                               clus.mixture.means_, rtol=1e-5, atol=1e-5)
+    # The C++ default: the quantizer holds the (refined k-means) centroids the clustering reports.
+    np.testing.assert_array_equal(faiss.rev_swig_ptr(quantizer.get_xb(), NLIST * D).reshape(NLIST, D),
+                                  clus.centroids)
     assert len(clus.iteration_stats) >= 1 and clus.centroids.shape == (NLIST, D)
 
-    st = gf.add_multi(index, xb, max_copies=2, min_posterior=0.1)
+    st = gf.add_multi(index, xb, max_copies=2)  # default rule: neighbors
     assert st["n"] == xb.shape[0]
     assert xb.shape[0] < st["entries"] <= 2 * xb.shape[0]  # some border vectors stored twice
     assert index.ntotal == st["entries"]
@@ -84,6 +84,59 @@ def test_train_add_search_end_to_end(data, trained):
     # Every list probed: exact results.
     Dall, Iall, _ = gf.search(index, xq, k, nprobe=NLIST)
     assert recall(Iall, gt) > 0.999
+
+
+def test_python_defaults_follow_cpp():
+    d = _core.ivf_defaults()
+    assert d["centroids"] == "kmeans" and d["spill"] == "neighbors" and d["refine_centroids"]
+    assert d["centroid_niter"] == 25 and d["centroid_max_points_per_centroid"] == 1000
+
+
+def test_default_build_is_deterministic(data, tmp_path):
+    """train_ivf + add_multi with the defaults (the C++ train_ivf / add_multi that GmmIvfIndex
+    runs) give the same centroids and the same lists twice, and the result round-trips."""
+    xb, _ = data
+    a = faiss.IndexIVFFlat(faiss.IndexFlatL2(D), D, NLIST)
+    b = faiss.IndexIVFFlat(faiss.IndexFlatL2(D), D, NLIST)
+    ca = gf.train_ivf(a, xb, seed=5)
+    cb = gf.train_ivf(b, xb, seed=5)
+    np.testing.assert_array_equal(ca.centroids, cb.centroids)  # deterministic training
+    gf.add_multi(a, xb)
+    gf.add_multi(b, xb)
+    assert a.ntotal == b.ntotal
+    for l in range(NLIST):
+        ia = faiss.rev_swig_ptr(a.invlists.get_ids(l), a.invlists.list_size(l))
+        ib = faiss.rev_swig_ptr(b.invlists.get_ids(l), b.invlists.list_size(l))
+        np.testing.assert_array_equal(np.sort(ia), np.sort(ib))
+    path = tmp_path / "py.index"
+    gf.write_index(a, path)
+    back = gf.read_index(path)
+    assert back.ntotal == a.ntotal
+
+
+def test_mixture_centroids_option(data):
+    xb, _ = data
+    quantizer = faiss.IndexFlatL2(D)
+    index = faiss.IndexIVFFlat(quantizer, D, NLIST)
+    clus = gf.train_ivf(index, xb, seed=3, centroids="mixture")
+    # The quantizer holds the mixture's means (the design before the k-means default).
+    np.testing.assert_allclose(faiss.rev_swig_ptr(quantizer.get_xb(), NLIST * D).reshape(NLIST, D),
+                               clus.mixture.means_, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="centroids must be"):
+        gf.train_ivf(faiss.IndexIVFFlat(faiss.IndexFlatL2(D), D, NLIST), xb, centroids="gmm")
+
+
+def test_neighbors_rule_is_default_and_bounded(data, trained):
+    xb, xq = data
+    index, _, _ = trained
+    st = gf.add_multi(index, xb)
+    n = xb.shape[0]
+    assert n <= st["entries"] <= 2 * n and index.ntotal == st["entries"]
+    _, Id, _ = gf.search(index, xq, 10, nprobe=NLIST)
+    for row in Id:
+        assert len(set(row[row >= 0])) == len(row[row >= 0]), "duplicate id in a result row"
+    _, gt = exact_knn(xb, xq, 10)
+    assert recall(Id, gt) > 0.999
 
 
 def test_soar_spill_rule(data, trained):

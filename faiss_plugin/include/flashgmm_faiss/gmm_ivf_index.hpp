@@ -13,46 +13,10 @@
 
 #include "flashgmm/gaussian_mixture.hpp"
 #include "flashgmm_faiss/gmm_quantizer.hpp"
+#include "flashgmm_faiss/ivf_ops.hpp"
 #include "flashgmm_faiss/multi_assign.hpp"
 
 namespace flashgmm::ivf {
-
-/// Where the coarse quantizer's centroids (the L2 routing and SOAR geometry) come from.
-enum class CentroidSource {
-  /// FAISS k-means (same ClusteringParameters); the mixture is then fitted from those centroids
-  /// (means_init) and kept for posterior routing / the posterior spill rule. Default: on GloVe
-  /// and on the synthetic clusters the mixture's own means gave less balanced lists and needed
-  /// more distance computations than k-means centroids with the same spilling (bench/RESULTS.md).
-  kmeans,
-  mixture,  ///< the mixture's means (the quantizer is the GMM itself)
-};
-std::string to_string(CentroidSource c);
-CentroidSource parse_centroid_source(const std::string& s);  // "kmeans", "mixture"
-
-struct GmmIvfParams {
-  Params gmm;                       ///< EM parameters (default_quantizer_params())
-  CentroidSource centroids = CentroidSource::kmeans;
-  faiss::ClusteringParameters cp;   ///< niter, nredo, seed, verbose, max_points_per_centroid
-  MultiAssignParams assign;
-  RoutingParams routing;
-  GmmIvfParams();
-};
-
-/// What one search() did, summed over its queries.
-struct SearchStats {
-  std::int64_t nq = 0;
-  std::int64_t ndis = 0;         ///< list entries scanned (copies included): distance computations
-  std::int64_t lists_probed = 0;
-  double seconds = 0.0;
-};
-
-/// k nearest distinct ids per query on any L2 IndexIVF whose lists hold each id at most
-/// `max_copies` times: routes with ivf.quantizer (nprobe lists; −1 keys are skipped), fetches the
-/// best k·max_copies entries and keeps each id's best copy. Rows with fewer than k distinct
-/// candidates end with label −1. Adds to *stats (may be null).
-void search_distinct(const faiss::IndexIVF& ivf, faiss::Index::idx_t n, const float* x, faiss::Index::idx_t k,
-                     int nprobe, int max_copies, float* distances, faiss::Index::idx_t* labels,
-                     SearchStats* stats = nullptr);
 
 class GmmIvfIndex {
  public:
@@ -68,13 +32,13 @@ class GmmIvfIndex {
   GmmIvfIndex(GmmIvfIndex&&) noexcept;
   GmmIvfIndex& operator=(GmmIvfIndex&&) noexcept;
 
-  /// Fits the mixture (GmmClustering, subsampled as FAISS does) into the quantizer, then lets
-  /// IndexIVF::train train the residual codec (PQ/SQ); it skips the k-means step. With the soar
-  /// rule, also calibrates assign.spill_threshold on a sample of x (params().assign shows it).
+  /// train_ivf on the owned index (centroids, mixture, residual codec; with the soar rule also
+  /// assign.spill_threshold, shown by params().assign), then installs the GmmQuantizer.
   void train(idx_t n, const float* x);
   bool is_trained() const;
 
-  /// Adds rows with ids n_added() .. n_added()+n−1, each to its multi-assignment lists.
+  /// Adds rows with ids n_added() .. n_added()+n−1, each to its multi-assignment lists
+  /// (add_multi). The neighbors rule treats each call as one batch: add large batches.
   void add(idx_t n, const float* x);
   void add_with_ids(idx_t n, const float* x, const idx_t* ids);
   /// Removes every copy of the selected ids; returns the number of distinct vectors removed.
@@ -115,8 +79,6 @@ class GmmIvfIndex {
  private:
   void install_quantizer();
   void add_impl(idx_t n, const float* x, const idx_t* ids);
-  /// soar rule with spill_threshold 0: sets it from (a random sample of) these rows.
-  void calibrate_spill(idx_t n, const float* x);
 
   std::unique_ptr<faiss::IndexIVF> ivf_;
   std::unique_ptr<GaussianMixture> mixture_;

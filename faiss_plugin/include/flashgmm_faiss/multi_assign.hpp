@@ -21,9 +21,20 @@ enum class SpillRule {
   /// so that a query that misses the primary list because it lies along r still finds x; only
   /// the `spill_fraction` of rows whose best score is smallest relative to ‖r‖² get copies.
   soar,
+  /// Reverse-neighbour assignment (the default): the rows of one add() call are their own
+  /// pseudo-queries. For each row y, its `neighbors` nearest rows x (found with a temporary IVF
+  /// over the batch) are the vectors a query at y needs; y probes lists in L2 order. Each row x
+  /// then takes the set of one or two lists, among its `candidates` nearest, that maximises
+  ///   B/neighbors − cost_weight · Σ π_l / (P̄/nlist),
+  /// B = Σ over the rows y that have x among their neighbours of the fraction of probe depths
+  /// P ∈ probe_depth·{½, ¾, 1, 3/2} at which y reaches one of the set's lists, π_l = the fraction of
+  /// rows that probe list l at those depths (the expected cost of one more entry in l) and P̄ their
+  /// mean. The primary list need not be the nearest one. Rows no other row needs keep their
+  /// nearest list. Needs add() calls of ≥ 32·nlist rows (smaller ones fall back to soar).
+  neighbors,
 };
 std::string to_string(SpillRule r);
-SpillRule parse_spill_rule(const std::string& s);  // "posterior", "soar"
+SpillRule parse_spill_rule(const std::string& s);  // "posterior", "soar", "neighbors"
 
 /// Multi-assignment rule: every vector goes to its primary list (the quantizer's first choice,
 /// so queries routed the same way always find it there), and to at most max_copies − 1 further
@@ -33,7 +44,7 @@ SpillRule parse_spill_rule(const std::string& s);  // "posterior", "soar"
 /// recall) on clustered synthetic data, where spilling a fixed half cost up to 2×.
 struct MultiAssignParams {
   int max_copies = 2;           ///< m ≥ 1 (1 = no multi-assignment)
-  SpillRule rule = SpillRule::soar;
+  SpillRule rule = SpillRule::neighbors;
   float min_posterior = 0.25f;  ///< posterior rule: τ in (0, 1]
   float soar_lambda = 1.0f;     ///< soar rule: λ ≥ 0 (0 = nearest other list)
   int candidates = 8;           ///< soar rule: nearest lists considered, ≥ max_copies
@@ -50,11 +61,23 @@ struct MultiAssignParams {
   /// keys of the rows it is given); GmmIvfIndex calibrates it once on a sample of its training data (or of its first
   /// add) and keeps it, so that every later add follows the same rule whatever the batch size.
   float spill_threshold = 0.0f;
+  /// neighbors rule: neighbours per pseudo-query (≥ 1).
+  int neighbors = 50;
+  /// neighbors rule: weight of the scan cost against the recall benefit (≥ 0); 0.09 was the
+  /// best on held-out GloVe training rows (bench/RESULTS.md), and is dimensionless.
+  float cost_weight = 0.09f;
+  /// neighbors rule: central probe depth P (lists), ≥ 2; 0 = calibrated on the batch: ¾ of the
+  /// depth at which L2 probing reaches the nearest list of 90 % of the 10 nearest rows of 1,000
+  /// sample rows (≈ where the index works at recall@10 0.9; GloVe, 1,024 lists: ≈ 16).
+  int probe_depth = 0;
+  /// neighbors rule: lists probed by the neighbour search over the batch; 0 = 2·probe depth.
+  int search_nprobe = 0;
   std::int64_t chunk_rows = 16384;  ///< rows per posterior call: memory O(chunk·m), never N·K
   void validate() const;
 };
 
 /// lists[i·m + j], j < m = p.max_copies: the lists of row i, primary first, −1 where unused.
+/// neighbors rule: the n rows form one batch (see SpillRule::neighbors).
 /// posterior rule: posteriors come from GaussianMixture::predict_topk (top m+1 components per
 /// row), computed chunk by chunk. soar rule: distances from the quantizer's centroids (it must
 /// be a faiss::IndexFlat, as every GmmIvfIndex quantizer is); the spill fraction is applied over
@@ -71,5 +94,14 @@ float calibrate_spill_threshold(const faiss::Index& quantizer, const float* x, s
 /// p.rule must be SpillRule::soar.
 void assign_lists_soar(const faiss::Index& quantizer, const float* x, std::int64_t n, const MultiAssignParams& p,
                        faiss::Index::idx_t* lists);
+
+/// The neighbors rule on any flat L2 quantizer: the n rows are one batch (their own
+/// pseudo-queries); falls back to soar (threshold as given, else calibrated on these rows) when
+/// n < 32·nlist. Memory O(n·(candidates + neighbors)), never n·nlist.
+void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::int64_t n,
+                            const MultiAssignParams& p, faiss::Index::idx_t* lists);
+
+/// The batch-size floor of the neighbors rule: 32 rows per list.
+inline std::int64_t min_neighbor_batch(std::int64_t nlist) { return 32 * nlist; }
 
 }  // namespace flashgmm::ivf

@@ -1,0 +1,98 @@
+// flashgmm FAISS plugin: training, multi-assignment add and de-duplicated search on an IndexIVF
+// the caller owns (GmmIvfIndex uses them on its own index; the Python bindings on one made by
+// `import faiss`).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <faiss/Clustering.h>
+#include <faiss/IndexIVF.h>
+
+#include "flashgmm/gaussian_mixture.hpp"
+#include "flashgmm_faiss/gmm_quantizer.hpp"
+#include "flashgmm_faiss/multi_assign.hpp"
+
+namespace flashgmm::ivf {
+
+/// Where the coarse quantizer's centroids (the L2 routing and list geometry) come from.
+enum class CentroidSource {
+  /// FAISS k-means (centroid_niter iterations on up to centroid_max_points_per_centroid points
+  /// per list), then — with the neighbors rule — one refinement: the training rows are assigned
+  /// by that rule and each centroid moves to the mean of its list (copies included). The mixture
+  /// is fitted from the final centroids (means_init) and kept for posterior routing / the
+  /// posterior spill rule. Default: on GloVe and on the synthetic clusters the mixture's own
+  /// means gave less balanced lists and more distance computations (bench/RESULTS.md).
+  kmeans,
+  mixture,  ///< the mixture's means (the quantizer is the GMM itself)
+};
+std::string to_string(CentroidSource c);
+CentroidSource parse_centroid_source(const std::string& s);  // "kmeans", "mixture"
+
+struct GmmIvfParams {
+  Params gmm;                       ///< EM parameters (default_quantizer_params())
+  CentroidSource centroids = CentroidSource::kmeans;
+  /// niter, nredo, seed, verbose, max_points_per_centroid of the EM (and of k-means where the
+  /// centroid_* fields below are 0). Defaults: FAISS's IVF defaults (niter 10, 256 points).
+  faiss::ClusteringParameters cp;
+  /// CentroidSource::kmeans: k-means iterations and training points per list (0 = cp's). 25 and
+  /// 1000 (GloVe: the whole 395k sample) gave 1.04× fewer distance computations than FAISS's IVF
+  /// defaults (10, 256) with the same assignment, for ≈ 4× the k-means time.
+  int centroid_niter = 25;
+  int centroid_max_points_per_centroid = 1000;
+  /// CentroidSource::kmeans with the neighbors rule: the one refinement step described above
+  /// (GloVe: 1.05× fewer distance computations; a second step gained nothing).
+  bool refine_centroids = true;
+  MultiAssignParams assign;
+  RoutingParams routing;
+  GmmIvfParams();
+  void validate() const;  ///< throws Error naming the first invalid field
+};
+
+/// What flashgmm keeps beside an IndexIVF filled by add_multi.
+struct IvfBookkeeping {
+  std::int64_t n_vectors = 0;  ///< distinct ids stored
+  std::int64_t next_id = 0;    ///< next sequential id
+  int max_copies_stored = 1;   ///< largest max_copies of any add: the search over-fetch factor
+};
+
+/// The result of train_ivf.
+struct IvfTraining {
+  GaussianMixture mixture;
+  std::vector<faiss::ClusteringIterationStats> stats;  ///< per EM iteration (obj = −log-likelihood)
+  MultiAssignParams assign;  ///< params.assign with the soar spill_threshold calibrated
+  double seconds = 0.0;
+};
+
+/// Trains an empty, untrained L2 IndexIVF with a flat quantizer: centroids as p.centroids says
+/// (left in ivf.quantizer, which stays the IVF's own IndexFlat), the mixture fitted by EM, then
+/// IndexIVF::train for the residual codec (PQ / SQ; it skips k-means), then the soar threshold.
+IvfTraining train_ivf(faiss::IndexIVF& ivf, faiss::Index::idx_t n, const float* x, const GmmIvfParams& p);
+
+/// Adds rows to their multi-assignment lists (assign_lists with ivf.quantizer; each copy encoded
+/// against its own list), ids `ids` or book.next_id.. when null. A soar rule with
+/// spill_threshold 0 is first calibrated on (a sample of) these rows and kept in `assign`. The
+/// neighbors rule treats the n rows as one batch. Returns the list entries written.
+std::int64_t add_multi(faiss::IndexIVF& ivf, const GaussianMixture& mixture, MultiAssignParams& assign,
+                       IvfBookkeeping& book, faiss::Index::idx_t n, const float* x, const faiss::Index::idx_t* ids,
+                       std::uint64_t seed = 1234);
+
+/// What one search() did, summed over its queries.
+struct SearchStats {
+  std::int64_t nq = 0;
+  std::int64_t ndis = 0;         ///< list entries scanned (copies included): distance computations
+  std::int64_t lists_probed = 0;
+  std::int64_t duplicates_removed = 0;  ///< copies of an id already in the results
+  double seconds = 0.0;
+};
+
+/// k nearest distinct ids per query on any L2 IndexIVF whose lists hold each id at most
+/// `max_copies` times: routes with ivf.quantizer (nprobe lists, ≤ 0 = ivf.nprobe; −1 keys are
+/// skipped), fetches the best k·max_copies entries and keeps each id's best copy. Rows with
+/// fewer than k distinct candidates end with label −1. Adds to *stats (may be null).
+void search_distinct(const faiss::IndexIVF& ivf, faiss::Index::idx_t n, const float* x, faiss::Index::idx_t k,
+                     int nprobe, int max_copies, float* distances, faiss::Index::idx_t* labels,
+                     SearchStats* stats = nullptr);
+
+}  // namespace flashgmm::ivf

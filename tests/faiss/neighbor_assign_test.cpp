@@ -1,0 +1,167 @@
+// The neighbors multi-assignment rule: valid, bounded, deterministic lists; the soar fallback for
+// small batches; parameter validation; exact de-duplicated search with every list probed.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+#include <vector>
+
+#include <faiss/IndexFlat.h>
+#include <faiss/IndexIVFFlat.h>
+
+#include "faiss_test_data.hpp"
+#include "flashgmm/error.hpp"
+#include "flashgmm_faiss/gmm_ivf_index.hpp"
+
+using namespace flashgmm::ivf;
+using namespace flashgmm_faiss_test;
+using idx_t = faiss::Index::idx_t;
+
+namespace {
+
+constexpr int kD = 16;
+constexpr int kNlist = 32;
+constexpr idx_t kN = 8000;
+
+faiss::IndexFlatL2 kmeans_quantizer(const std::vector<float>& x) {
+  faiss::IndexFlatL2 q(kD);
+  faiss::ClusteringParameters cp;
+  cp.seed = 5;
+  faiss::Clustering km(kD, kNlist, cp);
+  km.train(kN, x.data(), q);
+  return q;
+}
+
+}  // namespace
+
+TEST(NeighborAssign, ListsAreValidBoundedAndDeterministic) {
+  const auto x = gaussian_blobs(kN, kD, 1, 1.0f, 31);
+  faiss::IndexFlatL2 q = kmeans_quantizer(x);
+  MultiAssignParams p;  // defaults: neighbors rule, max_copies 2
+  ASSERT_EQ(p.rule, SpillRule::neighbors);
+  std::vector<idx_t> a(kN * 2), b(kN * 2);
+  assign_lists_neighbors(q, x.data(), kN, p, a.data());
+  assign_lists_neighbors(q, x.data(), kN, p, b.data());
+  EXPECT_EQ(a, b);
+  // Candidate lists: each row's `candidates` nearest centroids.
+  std::vector<float> cd(kN * p.candidates);
+  std::vector<idx_t> cand(kN * p.candidates);
+  q.search(kN, x.data(), p.candidates, cd.data(), cand.data());
+  idx_t copies = 0, not_nearest = 0;
+  for (idx_t i = 0; i < kN; ++i) {
+    const idx_t l0 = a[i * 2], l1 = a[i * 2 + 1];
+    ASSERT_GE(l0, 0);
+    ASSERT_NE(l0, l1);
+    const idx_t* ci = cand.data() + i * p.candidates;
+    EXPECT_NE(std::find(ci, ci + p.candidates, l0), ci + p.candidates) << "row " << i;
+    if (l1 >= 0) {
+      ++copies;
+      EXPECT_NE(std::find(ci, ci + p.candidates, l1), ci + p.candidates) << "row " << i;
+    }
+    not_nearest += l0 != ci[0];
+  }
+  // No cluster structure at list scale: some rows take two lists, some a list other than the nearest.
+  EXPECT_GT(copies, kN / 20);
+  EXPECT_LT(copies, kN);
+  EXPECT_GT(not_nearest, 0);
+  // A larger cost weight buys fewer copies.
+  MultiAssignParams dear = p;
+  dear.cost_weight = 4 * p.cost_weight;
+  assign_lists_neighbors(q, x.data(), kN, dear, b.data());
+  idx_t dear_copies = 0;
+  for (idx_t i = 0; i < kN; ++i) dear_copies += b[i * 2 + 1] >= 0;
+  EXPECT_LT(dear_copies, copies);
+  // max_copies 1: a single list per row, other slots unused.
+  MultiAssignParams one = p;
+  one.max_copies = 1;
+  std::vector<idx_t> c(kN);
+  assign_lists_neighbors(q, x.data(), kN, one, c.data());
+  for (idx_t l : c) ASSERT_GE(l, 0);
+}
+
+TEST(NeighborAssign, SmallBatchFallsBackToSoar) {
+  const auto x = gaussian_blobs(kN, kD, 1, 1.0f, 32);
+  faiss::IndexFlatL2 q = kmeans_quantizer(x);
+  MultiAssignParams p;
+  const idx_t n = min_neighbor_batch(kNlist) - 1;
+  std::vector<idx_t> a(n * 2), b(n * 2);
+  assign_lists_neighbors(q, x.data(), n, p, a.data());
+  MultiAssignParams s = p;
+  s.rule = SpillRule::soar;
+  assign_lists_soar(q, x.data(), n, s, b.data());
+  EXPECT_EQ(a, b);
+}
+
+TEST(NeighborAssign, RejectsBadParameters) {
+  MultiAssignParams p;
+  p.neighbors = 0;
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  p = MultiAssignParams();
+  p.cost_weight = -1;
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  p = MultiAssignParams();
+  p.probe_depth = 1;
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  p = MultiAssignParams();
+  p.search_nprobe = -2;
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  p = MultiAssignParams();
+  p.candidates = 1;  // < max_copies
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  GmmIvfParams g;
+  g.centroid_niter = -1;
+  EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", g), flashgmm::Error);
+}
+
+TEST(NeighborAssign, DefaultIndexSearchIsExactWithEveryListAndNeverRepeatsAnId) {
+  const auto x = gaussian_blobs(kN, kD, 1, 1.0f, 33);
+  const auto q = gaussian_blobs(200, kD, 1, 1.0f, 34);
+  GmmIvfIndex index(kD, "IVF32,Flat");
+  index.train(kN, x.data());
+  index.add(kN, x.data());
+  EXPECT_GT(index.n_entries(), kN);
+  EXPECT_LE(index.n_entries(), 2 * kN);
+  constexpr int k = 10;
+  const auto truth = exact_knn(x, q, kD, k);
+  std::vector<float> dis(200 * k);
+  std::vector<idx_t> ids(200 * k);
+  index.search(200, q.data(), k, dis.data(), ids.data(), kNlist);
+  EXPECT_DOUBLE_EQ(recall_at(ids, truth, k), 1.0);
+  for (int nprobe : {1, 3, kNlist}) {
+    index.search(200, q.data(), k, dis.data(), ids.data(), nprobe);
+    for (int i = 0; i < 200; ++i) {
+      std::set<idx_t> seen;
+      for (int j = 0; j < k; ++j) {
+        const idx_t id = ids[i * k + j];
+        if (id >= 0) EXPECT_TRUE(seen.insert(id).second) << "id " << id << " twice, nprobe " << nprobe;
+      }
+    }
+  }
+}
+
+TEST(NeighborAssign, RefinedCentroidsMoveAndSidecarKeepsTheRule) {
+  const auto x = gaussian_blobs(kN, kD, 1, 1.0f, 35);
+  GmmIvfParams p;
+  GmmIvfParams plain = p;
+  plain.refine_centroids = false;
+  GmmIvfIndex a(kD, "IVF32,Flat", p), b(kD, "IVF32,Flat", plain);
+  a.train(kN, x.data());
+  b.train(kN, x.data());
+  const auto* qa = dynamic_cast<const faiss::IndexFlat*>(a.ivf().quantizer);
+  const auto* qb = dynamic_cast<const faiss::IndexFlat*>(b.ivf().quantizer);
+  ASSERT_TRUE(qa && qb);
+  // Same k-means, then one refinement step: different centroids.
+  EXPECT_FALSE(std::equal(qa->get_xb(), qa->get_xb() + kNlist * kD, qb->get_xb()));
+  a.add(kN, x.data());
+  const std::string path = testing::TempDir() + "neighbors.index";
+  MultiAssignParams ap = a.params().assign;
+  ap.cost_weight = 0.25f;
+  ap.neighbors = 20;
+  a.set_assign(ap);
+  a.save(path);
+  GmmIvfIndex back = GmmIvfIndex::load(path);
+  EXPECT_EQ(back.params().assign.rule, SpillRule::neighbors);
+  EXPECT_EQ(back.params().assign.neighbors, 20);
+  EXPECT_FLOAT_EQ(back.params().assign.cost_weight, 0.25f);
+  EXPECT_EQ(back.n_entries(), a.n_entries());
+}
