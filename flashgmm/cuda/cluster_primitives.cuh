@@ -43,6 +43,17 @@ __device__ __forceinline__ void st_cluster_f2(std::uint32_t addr, float a, float
                : "memory");
 }
 
+__device__ __forceinline__ void st_cluster_u2(std::uint32_t addr, std::uint32_t a, std::uint32_t b) {
+  asm volatile("st.shared::cluster.v2.b32 [%0], {%1, %2};\n" ::"r"(addr), "r"(a), "r"(b)
+               : "memory");
+}
+__device__ __forceinline__ void st_cluster_f4(std::uint32_t addr, float a, float b, float c,
+                                              float d) {
+  asm volatile("st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "f"(a), "f"(b),
+               "f"(c), "f"(d)
+               : "memory");
+}
+
 __device__ __forceinline__ void mbar_init(std::uint32_t addr, std::uint32_t count) {
   asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(addr), "r"(count) : "memory");
 }

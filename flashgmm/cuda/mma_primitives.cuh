@@ -53,6 +53,14 @@ __device__ __forceinline__ std::uint32_t pack_f16(float lo, float hi) {
   return *reinterpret_cast<std::uint32_t*>(&v);
 }
 
+/// Transposes an 8×8 matrix of 16-bit values held one register per lane (lane 4r + c/2 holds
+/// elements (r, c..c+1)) into the same layout of its transpose.
+__device__ __forceinline__ std::uint32_t movmatrix_trans(std::uint32_t a) {
+  std::uint32_t d;
+  asm volatile("movmatrix.sync.aligned.m8n8.trans.b16 %0, %1;\n" : "=r"(d) : "r"(a));
+  return d;
+}
+
 __device__ __forceinline__ std::uint32_t pack_bf16(float lo, float hi) {
   __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<std::uint32_t*>(&v);

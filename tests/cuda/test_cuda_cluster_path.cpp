@@ -1,7 +1,8 @@
 // The single-pass cluster kernels (sm_90, cluster_path.cu): spherical fast-precision E-steps for
 // every cluster size (1 to 16 CTAs, K up to 2048), many tiles per cluster with a partial last
 // tile, weighted and unweighted, log Z output; against the float64 reference and against the
-// two-kernel fused path they replace. Skipped (with the reason) without an sm_90 device.
+// two-kernel fused path (the default). The path is opt-in (FLASHGMM_CUDA_FUSED=cluster).
+// Skipped (with the reason) without an sm_90 device.
 #include <gtest/gtest.h>
 
 #include <cuda_runtime.h>
@@ -46,8 +47,10 @@ TEST_P(CudaClusterPath, MatchesReferenceAndTwoKernelPath) {
   prm.n_components = s.k;
   const double tol = s.n >= 32 * s.k ? 2e-3 : 6e-3;
 
+  setenv("FLASHGMM_CUDA_FUSED", "cluster", 1);  // the cluster path is opt-in
   auto be = cuda::make_backend(prm, s.d);
   be->set_params(p.params);
+  unsetenv("FLASHGMM_CUDA_FUSED");
   ASSERT_NE(be->info().name.find("cluster kernels"), std::string::npos) << be->info().name;
 
   const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -71,10 +74,8 @@ TEST_P(CudaClusterPath, MatchesReferenceAndTwoKernelPath) {
                                                     : INFINITY);
   EXPECT_LE(worst, 2e-3) << "log Z";
 
-  setenv("FLASHGMM_CUDA_FUSED", "two", 1);
-  auto two = cuda::make_backend(prm, s.d);
+  auto two = cuda::make_backend(prm, s.d);  // the default: two-kernel fused path
   two->set_params(p.params);
-  unsetenv("FLASHGMM_CUDA_FUSED");
   ASSERT_NE(two->info().name.find("fused kernels"), std::string::npos) << two->info().name;
   SuffStats c(CovarianceType::spherical, s.k, s.d);
   two->estep(p.x.data(), s.n, w, &c, RowOutputs{});
