@@ -14,12 +14,14 @@
 // and responsibilities are bf16 (their rounding is independent from row to row and averages
 // out); component parameters are hi + lo bf16 pairs, so the logits cost two products.
 #include <cfloat>
+#include <cstdlib>
 #include <type_traits>
 
 #include "cuda/cuda_check.cuh"
 #include "cuda/estep_engine.cuh"
 #include "cuda/mma_primitives.cuh"
 #include "cuda/reduce_kernels.cuh"
+#include "cuda/wgmma_primitives.cuh"
 
 namespace flashgmm::cuda {
 namespace {
@@ -445,6 +447,194 @@ __global__ void __launch_bounds__(kThreads) stats_kernel(
     }
 }
 
+// Statistics kernel with Hopper warpgroup products (sm_90a): the same work as stats_kernel, but
+// each warpgroup issues its 64 components' products as wgmma (B read from shared memory once
+// per warpgroup instead of once per warp, no ldmatrix for the rows). The row tile is stored as
+// 8×8 core matrices so that one layout serves both products (K-major for ℓᵀ, N-major for Σ r·f).
+struct WgDesc {
+  int lbo, sbo;  ///< descriptor strides (bytes) between core matrices
+};
+
+template <int FP, int BR>
+__global__ void __launch_bounds__(kThreads) stats_kernel_wg(
+    const bf16* __restrict__ feats, const float* __restrict__ sq, int n,
+    const bf16* __restrict__ means, const float* __restrict__ cpad,
+    const float* __restrict__ rowcoef, int kpad, const float* __restrict__ logz,
+    const float* __restrict__ w, int rows_per_split, float* __restrict__ part, WgDesc dk, WgDesc dm) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  using S = StatsShape<FP, BR>;
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* xs = reinterpret_cast<bf16*>(smem);  // [3][BR/8][FP/8][8×8]: wgmma core matrices
+  bf16* msm = xs + 3 * BR * S::LD;           // [hi, lo][128][LD]
+  float* scal = reinterpret_cast<float*>(msm + 2 * kCompBlock2 * S::LD);  // [3][3][BR]: ‖y‖², log Z, w
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int comp_base = blockIdx.x * kCompBlock2;
+  const int comp0 = comp_base + warp * 16;
+  const int begin = blockIdx.y * rows_per_split;
+  const int end = min(n, begin + rows_per_split);
+
+  for (int i = threadIdx.x; i < 2 * kCompBlock2 * FP / 8; i += kThreads) {
+    const int part = i / (kCompBlock2 * FP / 8), rem = i % (kCompBlock2 * FP / 8);
+    const int r = rem / (FP / 8), c = (rem % (FP / 8)) * 8;
+    cp_async_16(msm + (part * kCompBlock2 + r) * S::LD + c,
+                means + std::int64_t(part) * kpad * FP + std::int64_t(comp_base + r) * FP + c);
+  }
+  auto load_rows = [&](int r0, int buf) {
+    bf16* dst = xs + buf * BR * S::LD;
+    for (int i = threadIdx.x; i < BR * (FP / 8); i += kThreads) {
+      const int r = i / (FP / 8), cb = i % (FP / 8);
+      const bool ok = r0 + r < end;
+      cp_async_16_zfill(dst + ((r / 8) * (FP / 8) + cb) * 64 + (r % 8) * 8,
+                        feats + std::int64_t(ok ? r0 + r : 0) * FP + cb * 8, ok);
+    }
+    float* sc = scal + buf * 3 * BR;
+    for (int i = threadIdx.x; i < 3 * (BR / 4); i += kThreads) {
+      const int which = i / (BR / 4), r = (i % (BR / 4)) * 4;
+      const float* src = which == 0 ? sq : which == 1 ? logz : w;
+      if (src == nullptr || r0 + r + 3 >= end) {
+        for (int q = 0; q < 4; ++q) {
+          const bool ok = r0 + r + q < end;
+          sc[which * BR + r + q] = which == 0 ? (ok ? sq[r0 + r + q] : 0.0f)
+                                   : which == 1 ? (ok ? logz[r0 + r + q] : FLT_MAX)
+                                                : (ok ? (w ? w[r0 + r + q] : 1.0f) : 0.0f);
+        }
+      } else {
+        cp_async_16(sc + which * BR + r, src + r0 + r);
+      }
+    }
+    mma::cp_async_commit();
+  };
+  if (begin < end) load_rows(begin, 0);
+  else mma::cp_async_commit();
+
+  const float cc[2] = {cpad[comp0 + g], cpad[comp0 + g + 8]};
+  const float rc[2] = {rowcoef[comp0 + g], rowcoef[comp0 + g + 8]};
+  float nk[2] = {0, 0}, ss[2] = {0, 0};
+  float acc2[FP / 2];
+#pragma unroll
+  for (int i = 0; i < FP / 2; ++i) acc2[i] = 0.0f;
+
+  mma::cp_async_wait<0>();
+  __syncthreads();
+  const bf16* mrow = msm + (warp * 16 + (lane & 15)) * S::LD + 8 * (lane >> 4);
+  const bf16* mrow_lo = mrow + kCompBlock2 * S::LD;
+  std::uint32_t areg[S::kAInRegs ? FP / 16 : 1][4];
+  if constexpr (S::kAInRegs) {
+#pragma unroll
+    for (int kk = 0; kk < FP / 16; ++kk) ldsm_x4(areg[kk], mrow + kk * 16);
+  }
+
+  std::uint32_t alo_r[S::kAInRegs ? FP / 16 : 1][4];
+  if constexpr (S::kAInRegs) {
+#pragma unroll
+    for (int kk = 0; kk < FP / 16; ++kk) ldsm_x4(alo_r[kk], mrow_lo + kk * 16);
+  }
+
+  // Software pipeline over row tiles (three buffers): iteration `it` issues ℓᵀ of tile it and
+  // Σ r·f of tile it − 1 back to back, waits for the first, and computes tile it's
+  // responsibilities while the tensor cores run the second. One extra iteration drains.
+  std::uint32_t ra[BR / 16][4];
+  int it = 0;
+  for (int r0 = begin; r0 < end + BR; r0 += BR, ++it) {
+    const bool live = r0 < end;
+    const int b = it % 3, bp = (it + 2) % 3;
+    if (live) {
+      if (r0 + BR < end) {
+        load_rows(r0 + BR, (it + 1) % 3);
+        mma::cp_async_wait<1>();
+      } else {
+        mma::cp_async_wait<0>();
+      }
+      wg::fence_proxy_async();  // this thread's cp.async rows, before wgmma reads them
+    }
+    __syncthreads();
+    const bf16* xt = xs + b * BR * S::LD;
+    const float* s_s = scal + b * 3 * BR;
+    const float* lz_s = s_s + BR;
+    const float* w_s = lz_s + BR;
+
+    // ℓᵀ (64 components × BR rows) per warpgroup: A = parameters (hi, lo) from registers, B =
+    // the row tile as BR × FP, K-major (feature blocks 2kk, 2kk + 1).
+    float acc1[BR / 2];
+    wg::fence();
+    if (live) {
+#pragma unroll
+      for (int kk = 0; kk < FP / 16; ++kk) {
+        const std::uint64_t desc = wg::smem_desc(xt + 2 * kk * 64, dk.lbo, dk.sbo);
+        if constexpr (S::kAInRegs) {
+          wg::Mma<BR, 0>::run(acc1, areg[kk], desc, kk > 0);
+          wg::Mma<BR, 0>::run(acc1, alo_r[kk], desc, 1);
+        } else {
+          std::uint32_t a[4], alo[4];
+          ldsm_x4(a, mrow + kk * 16);
+          ldsm_x4(alo, mrow_lo + kk * 16);
+          wg::Mma<BR, 0>::run(acc1, a, desc, kk > 0);
+          wg::Mma<BR, 0>::run(acc1, alo, desc, 1);
+        }
+      }
+    }
+    wg::commit();
+    // Σ r·f of the previous tile: the accumulator layout of ℓᵀ is the A-fragment layout of rᵀ
+    // (k = rows); B = that tile as BR × FP, N-major (row blocks 2j, 2j + 1).
+    if (it > 0) {
+      const bf16* xq = xs + bp * BR * S::LD;
+#pragma unroll
+      for (int j = 0; j < BR / 16; ++j)
+        wg::Mma<FP, 1>::run(acc2, ra[j], wg::smem_desc(xq + 2 * j * (FP / 8) * 64, dm.lbo, dm.sbo), 1);
+    }
+    wg::commit();
+    asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // ℓᵀ of tile it is done
+    if (live) {
+      // r = w·exp(ℓ − log Z) in place; Σr and Σr‖y‖² in float32.
+#pragma unroll
+      for (int nt = 0; nt < BR / 8; ++nt)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int h = e >> 1, row = nt * 8 + 2 * t + (e & 1);
+          const float s = s_s[row];
+          const float r = w_s[row] * __expf(cc[h] + acc1[4 * nt + e] + rc[h] * s - lz_s[row]);
+          acc1[4 * nt + e] = r;
+          nk[h] += r;
+          ss[h] = fmaf(r, s, ss[h]);
+        }
+    }
+    wg::wait_all();  // Σ r·f of tile it − 1 is done: ra and its buffer are free
+    if (live) {
+#pragma unroll
+      for (int j = 0; j < BR / 16; ++j)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) ra[j][q] = pack_bf16(acc1[8 * j + 2 * q], acc1[8 * j + 2 * q + 1]);
+    }
+    __syncthreads();  // every warpgroup is done with buffer bp before it is refilled
+  }
+
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int o = 1; o <= 2; o <<= 1) {
+      nk[h] += __shfl_xor_sync(0xffffffffu, nk[h], o);
+      ss[h] += __shfl_xor_sync(0xffffffffu, ss[h], o);
+    }
+  // Each (split, component, column) belongs to exactly one block per launch, and launches over
+  // the segments of a pass run in order: accumulating here is deterministic.
+  constexpr int PW = FP + 2;
+  float* out = part + (std::int64_t(blockIdx.y) * kpad + comp0) * PW;
+#pragma unroll
+  for (int nt = 0; nt < FP / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      out[(g + 8 * (e >> 1)) * PW + nt * 8 + 2 * t + (e & 1)] += acc2[4 * nt + e];
+  if (t == 0)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      out[(g + 8 * h) * PW + FP] += nk[h];
+      out[(g + 8 * h) * PW + FP + 1] += ss[h];
+    }
+#else
+  __trap();
+#endif
+}
+
 // Partials (splits × kpad × (FP+2)) → float64 accumulators, summed over splits in order.
 __global__ void reduce_partials_kernel(const float* __restrict__ part, int splits, int kpad,
                                        int fp, int k, int d, bool diag, double* nk, double* sx,
@@ -521,6 +711,24 @@ int feature_pad(const DeviceModel& m) {
   return (f + 31) / 32 * 32;
 }
 
+// The wgmma statistics kernel is opt-in (FLASHGMM_CUDA_WGMMA=1, sm_90 devices): it computes
+// the same statistics (bitwise equal on an H100) but measured no faster than the mma.sync kernel
+// (bench/RESULTS.md, "wgmma statistics kernel"); it is kept, tested, as the base for a
+// warp-specialised version.
+bool use_wgmma() {
+  static const bool use = [] {
+    int dev = 0, major = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
+      (void)cudaGetLastError();
+      return false;
+    }
+    return major == 9;
+  }();
+  const char* e = std::getenv("FLASHGMM_CUDA_WGMMA");
+  return use && e && *e == '1';
+}
+
 template <int FP>
 struct FusedLauncher {
   static constexpr int MW = FP <= 128 ? 2 : 1;
@@ -565,8 +773,27 @@ struct FusedLauncher {
     int rps = (n + splits - 1) / splits;
     rps = (rps + BR - 1) / BR * BR;
     dim3 grid(kpad / kCompBlock2, splits);
-    stats_kernel<FP, BR><<<grid, kThreads, L2::smem, s>>>(feats, sq, n, means, c, rc, kpad, lz, w,
-                                                         rps, part);
+    if (use_wgmma()) {
+      // Three row-tile buffers instead of two (the pipelined loop).
+      constexpr std::size_t wg_smem = L2::smem + std::size_t(BR) * L2::LD * 2 + 3 * BR * 4;
+      static bool configured = false;
+      if (!configured) {
+        FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(stats_kernel_wg<FP, BR>,
+                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                 int(wg_smem)));
+        configured = true;
+      }
+      // Core matrices of the row tile: 128 bytes each, feature blocks adjacent, row blocks FP·16
+      // bytes apart. Without swizzling the descriptor's leading offset is the stride along K and
+      // the stride offset the one along M/N, for both majors (checked on an H100: the other
+      // three assignments fail the E-step tests).
+      const WgDesc dk{128, FP * 16}, dm{FP * 16, 128};
+      stats_kernel_wg<FP, BR><<<grid, kThreads, wg_smem, s>>>(feats, sq, n, means, c, rc, kpad, lz,
+                                                              w, rps, part, dk, dm);
+    } else {
+      stats_kernel<FP, BR><<<grid, kThreads, L2::smem, s>>>(feats, sq, n, means, c, rc, kpad, lz, w,
+                                                           rps, part);
+    }
     FLASHGMM_CUDA_CHECK_LAUNCH();
   }
 };
