@@ -147,7 +147,6 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
   // Pass 2: each row's neighbours among the batch (the temporary IVFFlat), and for every (pseudo-query y, neighbour x) the benefit of each
   // of x's options: the share of depths at which y reaches one of its lists.
   std::vector<float> benefit(static_cast<size_t>(n) * no, 0.0f);
-  std::vector<std::uint8_t> needed(static_cast<size_t>(n), 0);
   {
     const int kk = p.neighbors + 1;  // + the row itself
     constexpr std::int64_t kBlock = 4096;
@@ -198,7 +197,6 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
           for (std::int64_t s = 0; s < npairs; ++s) {
             const idx_t xn = px[static_cast<size_t>(s)];
             if (xn < 0 || xn % nt != me) continue;
-            needed[static_cast<size_t>(xn)] = 1;
             const std::uint16_t* r = pr.data() + s * L;
             float* bx = benefit.data() + xn * static_cast<std::int64_t>(no);
             for (size_t o = 0; o < no; ++o) {
@@ -222,10 +220,6 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
     idx_t* out = lists + i * m;
     std::fill(out, out + m, idx_t(-1));
     const std::int32_t* tx = top.data() + i * T;
-    if (!needed[static_cast<size_t>(i)]) {  // no row needs it: its nearest list, as k-means would
-      out[0] = tx[0];
-      continue;
-    }
     const float* bx = benefit.data() + i * static_cast<std::int64_t>(no);
     double best = -std::numeric_limits<double>::infinity();
     size_t bo = 0;

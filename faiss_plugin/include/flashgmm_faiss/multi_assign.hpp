@@ -29,8 +29,8 @@ enum class SpillRule {
   /// B = Σ over the rows y that have x among their neighbours of the fraction of probe depths
   /// P ∈ probe_depth·{½, ¾, 1, 3/2} at which y reaches one of the set's lists, π_l = the fraction of
   /// rows that probe list l at those depths (the expected cost of one more entry in l) and P̄ their
-  /// mean. The primary list need not be the nearest one. Rows no other row needs keep their
-  /// nearest list. Needs add() calls of ≥ 32·nlist rows (smaller ones fall back to soar).
+  /// mean. The primary list need not be the nearest one; a row no other row needs goes to its
+  /// cheapest candidate list. Needs add() calls of ≥ 32·nlist rows (smaller ones fall back to soar).
   neighbors,
 };
 std::string to_string(SpillRule r);
