@@ -8,7 +8,8 @@
 //      (components × rows), forms r = w·exp(ℓ − log Z) in registers, reuses that accumulator
 //      as the A operand of Σ r·f (FlashAttention-2's register trick) and keeps Σr, Σr·‖y‖² in
 //      float32. One float32 partial per (split, component) is reduced in a fixed order into
-//      the float64 accumulators: deterministic, no atomics.
+//      the float64 accumulators: deterministic, no atomics. On sm_90 (features ≤ 128 columns)
+//      stats_kernel_wg does the same with wgmma, software-pipelined, bitwise equal.
 // Features f(y): spherical [y] (‖y‖² handled exactly in float32), diagonal [y, y²]; padded with
 // zeros to FP columns (a multiple of 32). Requires D % 4 == 0 (16-byte row loads). Features
 // and responsibilities are bf16 (their rounding is independent from row to row and averages
@@ -464,9 +465,9 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = StatsShape<FP, BR>;
   extern __shared__ __align__(16) unsigned char smem[];
-  bf16* xs = reinterpret_cast<bf16*>(smem);  // [3][BR/8][FP/8][8×8]: wgmma core matrices
-  bf16* msm = xs + 3 * BR * S::LD;           // [hi, lo][128][LD]
-  float* scal = reinterpret_cast<float*>(msm + 2 * kCompBlock2 * S::LD);  // [3][3][BR]: ‖y‖², log Z, w
+  bf16* xs = reinterpret_cast<bf16*>(smem);  // [4][BR/8][FP/8][8×8]: wgmma core matrices
+  bf16* msm = xs + 4 * BR * S::LD;           // [hi, lo][128][LD]
+  float* scal = reinterpret_cast<float*>(msm + 2 * kCompBlock2 * S::LD);  // [4][3][BR]: ‖y‖², log Z, w
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int comp_base = blockIdx.x * kCompBlock2;
   const int comp0 = comp_base + warp * 16;
@@ -504,7 +505,10 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
     }
     mma::cp_async_commit();
   };
+  // Two row tiles ahead (the parameters ride in the first group).
   if (begin < end) load_rows(begin, 0);
+  else mma::cp_async_commit();
+  if (begin + BR < end) load_rows(begin + BR, 1);
   else mma::cp_async_commit();
 
   const float cc[2] = {cpad[comp0 + g], cpad[comp0 + g + 8]};
@@ -530,24 +534,22 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
     for (int kk = 0; kk < FP / 16; ++kk) ldsm_x4(alo_r[kk], mrow_lo + kk * 16);
   }
 
-  // Software pipeline over row tiles (three buffers): iteration `it` issues ℓᵀ of tile it and
-  // Σ r·f of tile it − 1 back to back, waits for the first, and computes tile it's
-  // responsibilities while the tensor cores run the second. One extra iteration drains.
+  // Software pipeline over row tiles (four buffers, loads two tiles ahead, one barrier per
+  // tile): iteration `it` issues ℓᵀ of tile it and Σ r·f of tile it − 1 back to back, waits
+  // for the first, and computes tile it's responsibilities while the tensor cores run the
+  // second. One extra iteration drains.
   std::uint32_t ra[BR / 16][4];
   int it = 0;
   for (int r0 = begin; r0 < end + BR; r0 += BR, ++it) {
     const bool live = r0 < end;
-    const int b = it % 3, bp = (it + 2) % 3;
-    if (live) {
-      if (r0 + BR < end) {
-        load_rows(r0 + BR, (it + 1) % 3);
-        mma::cp_async_wait<1>();
-      } else {
-        mma::cp_async_wait<0>();
-      }
-      wg::fence_proxy_async();  // this thread's cp.async rows, before wgmma reads them
-    }
+    const int b = it % 4, bp = (it + 3) % 4;
+    mma::cp_async_wait<1>();  // tile it is in (tile it + 1 may still be in flight)
+    wg::fence_proxy_async();  // this thread's cp.async rows, before wgmma reads them
+    // Every thread's rows of tile it are visible, and every warpgroup is done with iteration
+    // it − 1, so buffer (it + 2) % 4 (tile it − 2) can be refilled.
     __syncthreads();
+    if (r0 + 2 * BR < end) load_rows(r0 + 2 * BR, (it + 2) % 4);
+    else mma::cp_async_commit();
     const bf16* xt = xs + b * BR * S::LD;
     const float* s_s = scal + b * 3 * BR;
     const float* lz_s = s_s + BR;
@@ -605,7 +607,6 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
 #pragma unroll
         for (int q = 0; q < 4; ++q) ra[j][q] = pack_bf16(acc1[8 * j + 2 * q], acc1[8 * j + 2 * q + 1]);
     }
-    __syncthreads();  // every warpgroup is done with buffer bp before it is refilled
   }
 
 #pragma unroll
@@ -711,12 +712,12 @@ int feature_pad(const DeviceModel& m) {
   return (f + 31) / 32 * 32;
 }
 
-// The wgmma statistics kernel is opt-in (FLASHGMM_CUDA_WGMMA=1, sm_90 devices): it computes
-// the same statistics (bitwise equal on an H100) but measured no faster than the mma.sync kernel
-// (bench/RESULTS.md, "wgmma statistics kernel"); it is kept, tested, as the base for a
-// warp-specialised version.
-bool use_wgmma() {
-  static const bool use = [] {
+// The wgmma statistics kernel runs on sm_90 devices (compiled for sm_90a) for feature widths up
+// to 128, where it measured 4–6% faster than the mma.sync kernel with bitwise equal results;
+// wider features (diag with D > 64) keep the mma.sync kernel (the wgmma one measured 9–12%
+// slower there: out of registers). FLASHGMM_CUDA_WGMMA=0 / 1 forces either (for comparisons).
+bool use_wgmma(int fp) {
+  static const bool sm90 = [] {
     int dev = 0, major = 0;
     if (cudaGetDevice(&dev) != cudaSuccess ||
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess) {
@@ -725,8 +726,11 @@ bool use_wgmma() {
     }
     return major == 9;
   }();
+  if (!sm90) return false;
   const char* e = std::getenv("FLASHGMM_CUDA_WGMMA");
-  return use && e && *e == '1';
+  if (e && *e == '0') return false;
+  if (e && *e == '1') return true;
+  return fp <= 128;
 }
 
 template <int FP>
@@ -773,9 +777,9 @@ struct FusedLauncher {
     int rps = (n + splits - 1) / splits;
     rps = (rps + BR - 1) / BR * BR;
     dim3 grid(kpad / kCompBlock2, splits);
-    if (use_wgmma()) {
-      // Three row-tile buffers instead of two (the pipelined loop).
-      constexpr std::size_t wg_smem = L2::smem + std::size_t(BR) * L2::LD * 2 + 3 * BR * 4;
+    if (use_wgmma(FP)) {
+      // Four row-tile buffers instead of two (the pipelined loop).
+      constexpr std::size_t wg_smem = L2::smem + 2 * (std::size_t(BR) * L2::LD * 2 + 3 * BR * 4);
       static bool configured = false;
       if (!configured) {
         FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(stats_kernel_wg<FP, BR>,
