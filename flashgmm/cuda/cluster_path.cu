@@ -1,26 +1,18 @@
-// flashgmm CUDA backend, cluster path (Hopper, sm_90): spherical covariance in fast precision,
-// ONE pass over the rows per E-step (the two-kernel fused path reads every row twice and
-// computes its logits twice).
+// flashgmm CUDA backend, cluster path (Hopper, sm_90; opt-in, FLASHGMM_CUDA_FUSED=cluster):
+// spherical covariance in fast precision, ONE pass over the rows per E-step (the default fused
+// path reads every row twice and computes its logits twice). Measured 1.2× slower than the
+// default on an H100 but more accurate; kept, tested, as the single-pass reference design
+// (bench/RESULTS.md, "Second session").
 //
 // A thread-block cluster of CS CTAs owns all K components (128 per CTA, 16 per warp, their
-// parameters held as fp16 A fragments) and walks a strided set of 64-row tiles:
-//   a. the tile's float32 rows arrive by multicast bulk copies (each CTA fetches 64/CS rows for
-//      the whole cluster, three tiles in flight) and are converted per row to fp16 (for the
-//      logits) and bf16 (for the statistics) features ŷ = (x − centre)/s, s a power of two;
-//   b. logits ℓᵀ (16 components × 64 rows per warp) by fp16 mma.sync; per row, the warp's max
-//      m and Σ exp(ℓ − m) over its components;
-//   c. the CTA's partial (max, sum) per row goes to every CTA of the cluster through
-//      distributed shared memory, then a split cluster barrier;
-//   d. meanwhile the previous tile's statistics: Σ r·y as the bf16 product rᵀ·ŷ with the
-//      responsibilities still in registers (FlashAttention-2's trick) and s folded into r;
-//   e. after the barrier every CTA has log Z of the tile's rows (combined in a fixed order);
-//   f. r = w·exp(ℓ − log Z) becomes the A operand of the next iteration's step d; Σ r and
-//      Σ r‖y‖² (‖y‖² exact in float32) accumulate in float32.
-// Each CTA writes one float32 partial per component at the end (fixed tile order, no atomics):
-// the pass is bitwise repeatable. fp16 parameters (11-bit significands, scaled per component by
-// a power of two) keep the logits within the fast mode's error budget with ONE product, where
-// bf16 needed a hi + lo pair; a float64 bias correction at the component's mean removes the
-// rest, as in the fused path. Requires D % 4 == 0 (16-byte bulk copies) and D ≤ 128.
+// parameters held as fp16 B fragments) and walks a strided set of 64-row tiles. The per-tile
+// steps are listed above cluster_estep_kernel. fp16 parameters (11-bit significands, scaled per
+// component by a power of two) keep the logits within the fast mode's error budget with ONE
+// product, where bf16 needs a hi + lo pair; a float64 bias correction at the component's mean
+// removes the rest, as in the fused path. Features are ŷ = (x − centre)/s with a power of two s
+// per row (fp16 for the logits, bf16 for the statistics). Each CTA writes one float32 partial per
+// component at the end (fixed tile order, no atomics): the pass is bitwise repeatable. Requires
+// D % 4 == 0 (16-byte row copies) and D ≤ 128.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
