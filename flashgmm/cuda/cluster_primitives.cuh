@@ -1,6 +1,6 @@
-// flashgmm CUDA backend: Hopper (sm_90) thread-block-cluster primitives: cluster rank and split
-// barrier, distributed shared memory stores, mbarriers, and multicast bulk copies from global
-// memory. Only meaningful in code compiled for __CUDA_ARCH__ >= 900.
+// flashgmm CUDA backend: Hopper (sm_90) thread-block-cluster primitives: cluster rank, split
+// cluster barrier and distributed shared memory stores. Only meaningful in code compiled for
+// __CUDA_ARCH__ >= 900.
 #pragma once
 
 #include <cstdint>
@@ -52,50 +52,6 @@ __device__ __forceinline__ void st_cluster_f4(std::uint32_t addr, float a, float
   asm volatile("st.shared::cluster.v4.f32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "f"(a), "f"(b),
                "f"(c), "f"(d)
                : "memory");
-}
-
-__device__ __forceinline__ void mbar_init(std::uint32_t addr, std::uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(addr), "r"(count) : "memory");
-}
-__device__ __forceinline__ void fence_mbar_init() {
-  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-}
-/// One arrival that also announces `bytes` of asynchronous copies for the current phase.
-__device__ __forceinline__ void mbar_arrive_expect_tx(std::uint32_t addr, std::uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(addr), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void mbar_wait(std::uint32_t addr, std::uint32_t parity) {
-  asm volatile(
-      "{\n"
-      ".reg .pred p;\n"
-      "FLASHGMM_MBAR_WAIT_%=:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
-      "@!p bra FLASHGMM_MBAR_WAIT_%=;\n"
-      "}\n" ::"r"(addr),
-      "r"(parity)
-      : "memory");
-}
-
-/// Copies `bytes` (a multiple of 16, 16-byte aligned ends) from global memory to the same
-/// shared-memory offset in every CTA of `mask`, completing on each CTA's mbarrier at `mbar`.
-__device__ __forceinline__ void bulk_copy_multicast(std::uint32_t dst, const void* src,
-                                                    std::uint32_t bytes, std::uint32_t mbar,
-                                                    std::uint16_t mask) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
-      "[%0], [%1], %2, [%3], %4;\n" ::"r"(dst),
-      "l"(src), "r"(bytes), "r"(mbar), "h"(mask)
-      : "memory");
-}
-/// The same into this CTA only.
-__device__ __forceinline__ void bulk_copy(std::uint32_t dst, const void* src, std::uint32_t bytes,
-                                          std::uint32_t mbar) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::
-          "r"(dst),
-      "l"(src), "r"(bytes), "r"(mbar)
-      : "memory");
 }
 
 #endif
