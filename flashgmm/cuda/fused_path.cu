@@ -39,16 +39,6 @@ constexpr int kCompTile1 = 64;    // components per shared-memory tile in logz_k
 constexpr int kCompBlock2 = 128;  // components per block in stats_kernel (16 per warp)
 constexpr float kPadLogit = -1e30f;
 
-__device__ __forceinline__ float feature(const float* row, const float* center, int f, int d,
-                                         bool diag) {
-  if (f < d) return row[f] - center[f];
-  if (diag && f < 2 * d) {
-    const float y = row[f - d] - center[f - d];
-    return y * y;
-  }
-  return 0.0f;
-}
-
 // ---------------------------------------------------------------- kernel 1: log Z per row
 template <int FP, int MW>
 struct LogzShape {
