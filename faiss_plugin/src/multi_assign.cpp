@@ -36,7 +36,11 @@ void MultiAssignParams::validate() const {
   FLASHGMM_CHECK(rule == SpillRule::posterior || candidates >= max_copies,
                  "MultiAssignParams::candidates must be >= max_copies (" << max_copies << ") with the " << to_string(rule)
                                                                           << " rule, got " << candidates);
-  FLASHGMM_CHECK(neighbors >= 1, "MultiAssignParams::neighbors must be >= 1, got " << neighbors);
+  // Bounded: the neighbors rule's buffers grow with neighbors·candidates and candidates² (a
+  // damaged sidecar must not make add() allocate gigabytes).
+  FLASHGMM_CHECK(neighbors >= 1 && neighbors <= 4096, "MultiAssignParams::neighbors must be in [1, 4096], got " << neighbors);
+  FLASHGMM_CHECK(rule != SpillRule::neighbors || candidates <= 64,
+                 "MultiAssignParams::candidates must be <= 64 with the neighbors rule, got " << candidates);
   FLASHGMM_CHECK(std::isfinite(cost_weight) && cost_weight >= 0.0f,
                  "MultiAssignParams::cost_weight must be finite and >= 0, got " << cost_weight);
   FLASHGMM_CHECK(probe_depth == 0 || probe_depth >= 2, "MultiAssignParams::probe_depth must be 0 (automatic) or >= 2, got "

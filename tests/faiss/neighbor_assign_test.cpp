@@ -96,6 +96,13 @@ TEST(NeighborAssign, RejectsBadParameters) {
   MultiAssignParams p;
   p.neighbors = 0;
   EXPECT_THROW(p.validate(), flashgmm::Error);
+  p.neighbors = 5000;
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  p = MultiAssignParams();
+  p.candidates = 65;
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  p.rule = SpillRule::soar;  // soar clamps candidates to nlist itself
+  EXPECT_NO_THROW(p.validate());
   p = MultiAssignParams();
   p.cost_weight = -1;
   EXPECT_THROW(p.validate(), flashgmm::Error);

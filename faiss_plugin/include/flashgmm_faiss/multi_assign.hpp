@@ -48,7 +48,7 @@ struct MultiAssignParams {
   SpillRule rule = SpillRule::neighbors;
   float min_posterior = 0.25f;  ///< posterior rule: τ in (0, 1]
   float soar_lambda = 1.0f;     ///< soar rule: λ ≥ 0 (0 = nearest other list)
-  int candidates = 8;           ///< neighbors / soar rules: nearest lists considered, ≥ max_copies
+  int candidates = 8;           ///< neighbors / soar rules: nearest lists considered, ≥ max_copies (≤ 64: neighbors)
   /// soar rule: at most this fraction in [0, 1] of the vectors get the extra copies: entries ≤
   /// N·(1 + f·(m − 1)) (a budget, turned into spill_threshold once: calibrate_spill_threshold).
   float spill_fraction = 0.5f;
@@ -62,7 +62,7 @@ struct MultiAssignParams {
   /// keys of the rows it is given); GmmIvfIndex calibrates it once on a sample of its training data (or of its first
   /// add) and keeps it, so that every later add follows the same rule whatever the batch size.
   float spill_threshold = 0.0f;
-  /// neighbors rule: neighbours per pseudo-query (≥ 1).
+  /// neighbors rule: neighbours per pseudo-query, in [1, 4096].
   int neighbors = 50;
   /// neighbors rule: weight of the scan cost against the recall benefit (≥ 0); 0.09 was the
   /// best on held-out GloVe training rows (bench/RESULTS.md), and is dimensionless.
