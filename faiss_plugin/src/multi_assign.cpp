@@ -45,6 +45,8 @@ void MultiAssignParams::validate() const {
                  "MultiAssignParams::cost_weight must be finite and >= 0, got " << cost_weight);
   FLASHGMM_CHECK(probe_depth == 0 || probe_depth >= 2, "MultiAssignParams::probe_depth must be 0 (automatic) or >= 2, got "
                                                            << probe_depth);
+  FLASHGMM_CHECK(pseudo_query_fraction > 0.0f && pseudo_query_fraction <= 1.0f,
+                 "MultiAssignParams::pseudo_query_fraction must be in (0, 1], got " << pseudo_query_fraction);
   FLASHGMM_CHECK(search_nprobe >= 0, "MultiAssignParams::search_nprobe must be >= 0 (0 = automatic), got " << search_nprobe);
   FLASHGMM_CHECK(spill_fraction >= 0.0f && spill_fraction <= 1.0f,
                  "MultiAssignParams::spill_fraction must be in [0, 1], got " << spill_fraction);

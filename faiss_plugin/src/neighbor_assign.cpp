@@ -110,6 +110,9 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
   const int L = static_cast<int>(std::min<idx_t>(p.candidates, K));
   const int snp = static_cast<int>(std::min<idx_t>(K, p.search_nprobe > 0 ? p.search_nprobe : 2 * depth));
   const int T = std::max({R, L, snp});
+  // Pseudo-queries: every row, or every step-th (pseudo_query_fraction < 1: the neighbour search,
+  // which dominates the cost, shrinks by the same factor).
+  const std::int64_t step = std::max<std::int64_t>(1, std::llround(1.0 / p.pseudo_query_fraction));
   // w[r]: share of the probe depths at which a list of rank r is probed.
   std::vector<float> w(static_cast<size_t>(R) + 1, 0.0f);
   for (int r = 0; r < R; ++r)
@@ -157,16 +160,22 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
     faiss::SearchParametersIVF sp;
     sp.nprobe = static_cast<size_t>(snp);
     try {
-      for (std::int64_t b0 = 0; b0 < n; b0 += kBlock) {
-        const std::int64_t nb_rows = std::min(kBlock, n - b0);
-        for (std::int64_t i = 0; i < nb_rows; ++i)
+      const std::int64_t nyq = (n + step - 1) / step;
+      std::vector<float> yq(step > 1 ? static_cast<size_t>(std::min(kBlock, nyq) * d) : 0);
+      for (std::int64_t q0 = 0; q0 < nyq; q0 += kBlock) {
+        const std::int64_t nb_rows = std::min(kBlock, nyq - q0);
+        const std::int64_t b0 = q0 * step;  // row of the block's first pseudo-query
+        for (std::int64_t i = 0; i < nb_rows; ++i) {
           for (int j = 0; j < snp; ++j)
-            keys[static_cast<size_t>(i * snp + j)] = top[static_cast<size_t>((b0 + i) * T + j)];
-        tivf.search_preassigned(nb_rows, x + b0 * d, kk, keys.data(), coarse.data(), nd.data(), nb.data(), false, &sp);
+            keys[static_cast<size_t>(i * snp + j)] = top[static_cast<size_t>((b0 + i * step) * T + j)];
+          if (step > 1) std::copy(x + (b0 + i * step) * d, x + (b0 + i * step + 1) * d, yq.begin() + i * d);
+        }
+        tivf.search_preassigned(nb_rows, step > 1 ? yq.data() : x + b0 * d, kk, keys.data(), coarse.data(), nd.data(),
+                                nb.data(), false, &sp);
         // Ranks, in y's probe order, of each neighbour's candidate lists (R = not in the first R).
 #pragma omp parallel for schedule(static)
         for (std::int64_t i = 0; i < nb_rows; ++i) {
-          const std::int64_t y = b0 + i;
+          const std::int64_t y = b0 + i * step;
           const std::int32_t* ty = top.data() + y * T;
           int used = 0;
           for (int j = 0; j < kk; ++j) {
@@ -213,7 +222,8 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
   }
 
   // Choice per row: benefit per neighbour minus the weighted scan cost of the lists taken.
-  const double inv_k = 1.0 / p.neighbors;
+  // Per pseudo-query neighbour; with every step-th row a pseudo-query, each counts step times.
+  const double inv_k = static_cast<double>(step) / p.neighbors;
   const double mu = p.cost_weight;
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < n; ++i) {

@@ -73,6 +73,7 @@ std::vector<std::uint8_t> encode_sidecar(const Sidecar& s) {
   pl.put<float>(s.assign.cost_weight);
   pl.put<std::int32_t>(s.assign.probe_depth);
   pl.put<std::int32_t>(s.assign.search_nprobe);
+  pl.put<float>(s.assign.pseudo_query_fraction);
   pl.put<std::int32_t>(static_cast<std::int32_t>(s.routing.order));
   pl.put<double>(s.routing.probe_mass);
   pl.put<double>(s.routing.temperature);
@@ -136,6 +137,7 @@ Sidecar decode_sidecar(const std::uint8_t* data, std::size_t size, const std::st
       s.assign.cost_weight = r.get<float>();
       s.assign.probe_depth = r.get<std::int32_t>();
       s.assign.search_nprobe = r.get<std::int32_t>();
+      s.assign.pseudo_query_fraction = r.get<float>();
     }
   } else {
     s.assign.rule = SpillRule::posterior;  // the only rule version 1 knew

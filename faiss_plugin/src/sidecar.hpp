@@ -4,7 +4,8 @@
 //   i32 assign.max_copies, f32 assign.min_posterior, i64 assign.chunk_rows,
 //   [version ≥ 2: i32 assign.rule, f32 soar_lambda, i32 candidates, f32 spill_fraction,
 //    f32 spill_threshold (spill_ratio is folded into it: not stored)]
-//   [version ≥ 3: i32 neighbors, f32 cost_weight, i32 probe_depth, i32 search_nprobe]
+//   [version ≥ 3: i32 neighbors, f32 cost_weight, i32 probe_depth, i32 search_nprobe,
+//    f32 pseudo_query_fraction]
 //   i32 routing.order, f64 probe_mass, f64 temperature, i32 min_probes,
 //   u64 centroid fingerprint (FNV-1a-64 of the quantizer's float centroids),
 //   u64 model bytes, serialize_model(model)

@@ -34,6 +34,7 @@ flashgmm::ivf::GmmIvfParams make_params(const GmmOptions& o) {
   p.assign.neighbors = o.neighbors;
   p.assign.cost_weight = o.cost_weight;
   p.assign.probe_depth = o.probe_depth;
+  p.assign.pseudo_query_fraction = o.pseudo_queries;
   p.centroid_niter = o.centroid_niter;
   p.centroid_max_points_per_centroid = o.centroid_max_points;
   FLASHGMM_CHECK(o.refine == 0 || o.refine == 1, "--refine must be 0 or 1, got " << o.refine);

@@ -50,6 +50,9 @@ void add_gmm_options(CLI::App* app, GmmOptions& g) {
   app->add_option("--neighbors", g.neighbors, "neighbors rule: neighbours per pseudo-query")->capture_default_str();
   app->add_option("--cost-weight", g.cost_weight, "neighbors rule: weight of the scan cost against the benefit")
       ->capture_default_str();
+  app->add_option("--pseudo-queries", g.pseudo_queries,
+                  "neighbors rule: share of the rows used as pseudo-queries (less = faster build)")
+      ->capture_default_str();
   app->add_option("--probe-depth", g.probe_depth, "neighbors rule: central probe depth (0 = nlist/64)")
       ->capture_default_str();
   app->add_option("--centroid-niter", g.centroid_niter, "k-means iterations for the IVF centroids (0 = --niter)")

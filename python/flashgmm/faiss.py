@@ -206,13 +206,15 @@ _SPILL_RULES = ("neighbors", "soar", "posterior")
 
 def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25, spill=None, soar_lambda=None,
               candidates=None, spill_fraction=None, spill_ratio=None, neighbors=None, cost_weight=None,
-              probe_depth=None):
+              probe_depth=None, pseudo_query_fraction=None):
     """Add x (n, d) to a trained index, each vector to at most max_copies lists chosen by `spill`
     (None = the C++ default, "neighbors"):
     "neighbors": the rows of this call are one another's queries; each vector takes the one or
     two of its `candidates` nearest lists that the rows having it among their `neighbors`
     nearest probe early, minus cost_weight times the scan cost of those lists (the primary list
-    need not be the nearest). Add large batches (>= 32 rows per list; smaller calls use "soar");
+    need not be the nearest; pseudo_query_fraction < 1 uses only that share of the rows as
+    queries: a faster, slightly worse build). Add large batches (>= 32 rows per list; smaller
+    calls use "soar");
     "soar": its nearest list, and the candidate list with the lowest SOAR score
     ‖x − c‖² + soar_lambda·⟨r, x − c⟩²/‖r‖² (r = x's residual to its nearest list) for the
     vectors whose score is within spill_ratio × their primary distance, at most spill_fraction of
@@ -237,7 +239,8 @@ def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25, spill=None, 
     extra = {name: value for name, value in (("spill", spill), ("soar_lambda", soar_lambda),
                                              ("candidates", candidates), ("spill_fraction", spill_fraction),
                                              ("spill_ratio", spill_ratio), ("neighbors", neighbors),
-                                             ("cost_weight", cost_weight), ("probe_depth", probe_depth))
+                                             ("cost_weight", cost_weight), ("probe_depth", probe_depth),
+                                             ("pseudo_query_fraction", pseudo_query_fraction))
              if value is not None}
     return _core.ivf_add_multi(state, _address(ivf), x, ids, max_copies, float(min_posterior), **extra)
 

@@ -71,6 +71,16 @@ TEST(NeighborAssign, ListsAreValidBoundedAndDeterministic) {
   idx_t dear_copies = 0;
   for (idx_t i = 0; i < kN; ++i) dear_copies += b[i * 2 + 1] >= 0;
   EXPECT_LT(dear_copies, copies);
+  // Half the rows as pseudo-queries: still valid lists, mostly the same choices.
+  MultiAssignParams half = p;
+  half.pseudo_query_fraction = 0.5f;
+  assign_lists_neighbors(q, x.data(), kN, half, b.data());
+  idx_t same = 0;
+  for (idx_t i = 0; i < kN; ++i) {
+    ASSERT_GE(b[i * 2], 0);
+    same += b[i * 2] == a[i * 2];
+  }
+  EXPECT_GT(same, kN / 2);
   // max_copies 1: a single list per row, other slots unused.
   MultiAssignParams one = p;
   one.max_copies = 1;
@@ -108,6 +118,11 @@ TEST(NeighborAssign, RejectsBadParameters) {
   EXPECT_THROW(p.validate(), flashgmm::Error);
   p = MultiAssignParams();
   p.probe_depth = 1;
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  p = MultiAssignParams();
+  p.pseudo_query_fraction = 0.0f;
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  p.pseudo_query_fraction = 1.5f;
   EXPECT_THROW(p.validate(), flashgmm::Error);
   p = MultiAssignParams();
   p.search_nprobe = -2;
@@ -164,11 +179,13 @@ TEST(NeighborAssign, RefinedCentroidsMoveAndSidecarKeepsTheRule) {
   MultiAssignParams ap = a.params().assign;
   ap.cost_weight = 0.25f;
   ap.neighbors = 20;
+  ap.pseudo_query_fraction = 0.5f;
   a.set_assign(ap);
   a.save(path);
   GmmIvfIndex back = GmmIvfIndex::load(path);
   EXPECT_EQ(back.params().assign.rule, SpillRule::neighbors);
   EXPECT_EQ(back.params().assign.neighbors, 20);
   EXPECT_FLOAT_EQ(back.params().assign.cost_weight, 0.25f);
+  EXPECT_FLOAT_EQ(back.params().assign.pseudo_query_fraction, 0.5f);
   EXPECT_EQ(back.n_entries(), a.n_entries());
 }

@@ -71,6 +71,9 @@ struct MultiAssignParams {
   /// depth at which L2 probing reaches the nearest list of 90 % of the 10 nearest rows of 1,000
   /// sample rows (≈ where the index works at recall@10 0.9; GloVe, 1,024 lists: ≈ 16).
   int probe_depth = 0;
+  /// neighbors rule: share of the rows used as pseudo-queries, in (0, 1] (every round(1/f)-th
+  /// row): the neighbour search — most of the build time — shrinks by the same factor.
+  float pseudo_query_fraction = 1.0f;
   /// neighbors rule: lists probed by the neighbour search over the batch; 0 = 2·probe depth.
   int search_nprobe = 0;
   std::int64_t chunk_rows = 16384;  ///< rows per posterior call: memory O(chunk·m), never N·K
