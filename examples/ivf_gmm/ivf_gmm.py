@@ -71,7 +71,9 @@ def main():
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--nprobe", default="1,2,4,8,16,32")
     ap.add_argument("--max-copies", type=int, default=2)
-    ap.add_argument("--min-posterior", type=float, default=0.25)
+    ap.add_argument("--spill", default=None, choices=["neighbors", "soar", "posterior"],
+                    help="assignment rule (default: the C++ default, neighbors)")
+    ap.add_argument("--min-posterior", type=float, default=0.25, help="posterior rule: posterior a second list needs")
     ap.add_argument("--synthetic", action="store_true", help="generated data (offline)")
     ap.add_argument("--device", default="auto", help="flashgmm device: cpu, cuda or auto")
     ap.add_argument("--plot", default=os.path.join(CACHE, "examples", "ivf_gmm.png"))
@@ -108,13 +110,13 @@ def main():
     t = time.time()
     gm = faiss.index_factory(d, f"IVF{a.nlist},Flat")
     gf.train_ivf(gm, xb, device=a.device)
-    add = gf.add_multi(gm, xb, max_copies=a.max_copies, min_posterior=a.min_posterior)
+    add = gf.add_multi(gm, xb, max_copies=a.max_copies, min_posterior=a.min_posterior, spill=a.spill)
     t_gm = time.time() - t
     st_km, st_gm = gf.index_stats(km), gf.index_stats(gm)
     print(f"k-means IVF: built in {t_km:.1f}s, imbalance {st_km['imbalance_factor']:.2f}")
     print(f"GMM IVF:     built in {t_gm:.1f}s, imbalance {st_gm['imbalance_factor']:.2f}, "
           f"{add['copies_per_vector']:.2f} entries per vector (max_copies={a.max_copies}, "
-          f"min_posterior={a.min_posterior})")
+          f"spill={a.spill or 'neighbors'})")
 
     rows = []
     print(f"\n{'nprobe':>6} | {'k-means recall':>14} {'ndis/query':>10} | {'GMM recall':>10} {'ndis/query':>10}")
