@@ -43,6 +43,9 @@ class IvfShards : public ::testing::Test {
       p.gmm.seed = 3;
       p.assign.max_copies = 2;
       p.assign.min_posterior = 0.1f;  // many rows in two lists
+      // A rule that assigns each row on its own (the default neighbors rule makes the rows of one
+      // add() call one another's queries, so shards of 700 rows would differ from one add).
+      p.assign.rule = ivf::SpillRule::soar;
       ivf::GmmIvfIndex idx(kDim, "IVF16,Flat", p);
       idx.train(kRows, all_.data());
       idx.save(trained_);
