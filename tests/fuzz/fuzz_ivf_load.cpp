@@ -85,7 +85,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   s.assign.max_copies = i32(s.assign.max_copies);
   s.assign.min_posterior = in.ConsumeBool() ? s.assign.min_posterior : in.ConsumeFloatingPoint<float>();
   s.assign.chunk_rows = i64(s.assign.chunk_rows);
-  s.assign.rule = static_cast<flashgmm::ivf::SpillRule>(in.ConsumeIntegralInRange<int>(0, 1));
+  s.assign.rule = static_cast<flashgmm::ivf::SpillRule>(in.ConsumeIntegralInRange<int>(0, 2));
+  s.assign.neighbors = i32(s.assign.neighbors);
+  s.assign.cost_weight = in.ConsumeBool() ? s.assign.cost_weight : in.ConsumeFloatingPoint<float>();
+  s.assign.probe_depth = i32(s.assign.probe_depth);
+  s.assign.search_nprobe = i32(s.assign.search_nprobe);
+  s.assign.pseudo_query_fraction =
+      in.ConsumeBool() ? s.assign.pseudo_query_fraction : in.ConsumeFloatingPoint<float>();
   s.assign.soar_lambda = in.ConsumeBool() ? s.assign.soar_lambda : in.ConsumeFloatingPoint<float>();
   s.assign.candidates = i32(s.assign.candidates);
   s.assign.spill_fraction = in.ConsumeBool() ? s.assign.spill_fraction : in.ConsumeFloatingPoint<float>();
