@@ -273,6 +273,70 @@ __device__ __forceinline__ void cp_async_16_zfill(void* smem, const void* gmem, 
                "l"(gmem), "r"(valid ? 16 : 0));
 }
 
+// Shared parts of the two statistics kernels (mma.sync and wgmma).
+// The block's 128 components' parameters (hi, lo rows) → shared memory, cp.async (uncommitted).
+template <int FP, int LD>
+__device__ __forceinline__ void load_block_params(bf16* msm, const bf16* __restrict__ means,
+                                                  int kpad, int comp_base) {
+  for (int i = threadIdx.x; i < 2 * kCompBlock2 * FP / 8; i += kThreads) {
+    const int part = i / (kCompBlock2 * FP / 8), rem = i % (kCompBlock2 * FP / 8);
+    const int r = rem / (FP / 8), c = (rem % (FP / 8)) * 8;
+    cp_async_16(msm + (part * kCompBlock2 + r) * LD + c,
+                means + std::int64_t(part) * kpad * FP + std::int64_t(comp_base + r) * FP + c);
+  }
+}
+
+// ‖y‖², log Z and w of rows [r0, r0 + BR) → sc[0..3·BR) (rows at or past `end`: 0, +max, 0).
+template <int BR>
+__device__ __forceinline__ void load_row_scalars(float* sc, int r0, int end,
+                                                 const float* __restrict__ sq,
+                                                 const float* __restrict__ logz,
+                                                 const float* __restrict__ w) {
+  for (int i = threadIdx.x; i < 3 * (BR / 4); i += kThreads) {
+    const int which = i / (BR / 4), r = (i % (BR / 4)) * 4;
+    const float* src = which == 0 ? sq : which == 1 ? logz : w;
+    if (src == nullptr || r0 + r + 3 >= end) {
+      for (int q = 0; q < 4; ++q) {
+        const bool ok = r0 + r + q < end;
+        sc[which * BR + r + q] = which == 0 ? (ok ? sq[r0 + r + q] : 0.0f)
+                                 : which == 1 ? (ok ? logz[r0 + r + q] : FLT_MAX)
+                                              : (ok ? (w ? w[r0 + r + q] : 1.0f) : 0.0f);
+      }
+    } else {
+      cp_async_16(sc + which * BR + r, src + r0 + r);
+    }
+  }
+}
+
+// Adds this warp's statistics to its split's partials: acc(nt, e) is the Σ r·f accumulator
+// element (component g + 8·(e/2), feature 8·nt + 2t + e%2). Each (split, component, column)
+// belongs to exactly one block per launch, and launches over the segments of a pass run in
+// order: accumulating here is deterministic.
+template <int FP, typename Acc>
+__device__ __forceinline__ void add_partials(float* __restrict__ part, int kpad, int comp0,
+                                             Acc acc, float (&nk)[2], float (&ss)[2]) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int h = 0; h < 2; ++h)
+#pragma unroll
+    for (int o = 1; o <= 2; o <<= 1) {
+      nk[h] += __shfl_xor_sync(0xffffffffu, nk[h], o);
+      ss[h] += __shfl_xor_sync(0xffffffffu, ss[h], o);
+    }
+  constexpr int PW = FP + 2;
+  float* out = part + (std::int64_t(blockIdx.y) * kpad + comp0) * PW;
+#pragma unroll
+  for (int nt = 0; nt < FP / 8; ++nt)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) out[(g + 8 * (e >> 1)) * PW + nt * 8 + 2 * t + (e & 1)] += acc(nt, e);
+  if (t == 0)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      out[(g + 8 * h) * PW + FP] += nk[h];
+      out[(g + 8 * h) * PW + FP + 1] += ss[h];
+    }
+}
+
 template <int FP, int BR>
 __global__ void __launch_bounds__(kThreads) stats_kernel(
     const bf16* __restrict__ feats, const float* __restrict__ sq, int n,
@@ -290,12 +354,7 @@ __global__ void __launch_bounds__(kThreads) stats_kernel(
   const int begin = blockIdx.y * rows_per_split;
   const int end = min(n, begin + rows_per_split);
 
-  for (int i = threadIdx.x; i < 2 * kCompBlock2 * FP / 8; i += kThreads) {
-    const int part = i / (kCompBlock2 * FP / 8), rem = i % (kCompBlock2 * FP / 8);
-    const int r = rem / (FP / 8), c = (rem % (FP / 8)) * 8;
-    cp_async_16(msm + (part * kCompBlock2 + r) * S::LD + c,
-                means + std::int64_t(part) * kpad * FP + std::int64_t(comp_base + r) * FP + c);
-  }
+  load_block_params<FP, S::LD>(msm, means, kpad, comp_base);
   auto load_rows = [&](int r0, int buf) {
     bf16* dst = xs + buf * BR * S::LD;
     for (int i = threadIdx.x; i < BR * (FP / 8); i += kThreads) {
@@ -303,21 +362,7 @@ __global__ void __launch_bounds__(kThreads) stats_kernel(
       const bool ok = r0 + r < end;
       cp_async_16_zfill(dst + r * S::LD + c, feats + std::int64_t(ok ? r0 + r : 0) * FP + c, ok);
     }
-    float* sc = scal + buf * 3 * BR;
-    for (int i = threadIdx.x; i < 3 * (BR / 4); i += kThreads) {
-      const int which = i / (BR / 4), r = (i % (BR / 4)) * 4;
-      const float* src = which == 0 ? sq : which == 1 ? logz : w;
-      if (src == nullptr || r0 + r + 3 >= end) {
-        for (int q = 0; q < 4; ++q) {
-          const bool ok = r0 + r + q < end;
-          sc[which * BR + r + q] = which == 0 ? (ok ? sq[r0 + r + q] : 0.0f)
-                                   : which == 1 ? (ok ? logz[r0 + r + q] : FLT_MAX)
-                                                : (ok ? (w ? w[r0 + r + q] : 1.0f) : 0.0f);
-        }
-      } else {
-        cp_async_16(sc + which * BR + r, src + r0 + r);
-      }
-    }
+    load_row_scalars<BR>(scal + buf * 3 * BR, r0, end, sq, logz, w);
     mma::cp_async_commit();
   };
   if (begin < end) load_rows(begin, 0);
@@ -414,28 +459,7 @@ __global__ void __launch_bounds__(kThreads) stats_kernel(
     __syncthreads();  // this buffer is refilled by the next iteration's prefetch
   }
 
-#pragma unroll
-  for (int h = 0; h < 2; ++h)
-#pragma unroll
-    for (int o = 1; o <= 2; o <<= 1) {
-      nk[h] += __shfl_xor_sync(0xffffffffu, nk[h], o);
-      ss[h] += __shfl_xor_sync(0xffffffffu, ss[h], o);
-    }
-  // Each (split, component, column) belongs to exactly one block per launch, and launches over
-  // the segments of a pass run in order: accumulating here is deterministic.
-  constexpr int PW = FP + 2;
-  float* out = part + (std::int64_t(blockIdx.y) * kpad + comp0) * PW;
-#pragma unroll
-  for (int nt = 0; nt < FP / 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      out[(g + 8 * (e >> 1)) * PW + nt * 8 + 2 * t + (e & 1)] += acc2[nt][e];
-  if (t == 0)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      out[(g + 8 * h) * PW + FP] += nk[h];
-      out[(g + 8 * h) * PW + FP + 1] += ss[h];
-    }
+  add_partials<FP>(part, kpad, comp0, [&](int nt, int e) { return acc2[nt][e]; }, nk, ss);
 }
 
 // Statistics kernel with Hopper warpgroup products (sm_90a): the same work as stats_kernel, but
@@ -464,12 +488,7 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
   const int begin = blockIdx.y * rows_per_split;
   const int end = min(n, begin + rows_per_split);
 
-  for (int i = threadIdx.x; i < 2 * kCompBlock2 * FP / 8; i += kThreads) {
-    const int part = i / (kCompBlock2 * FP / 8), rem = i % (kCompBlock2 * FP / 8);
-    const int r = rem / (FP / 8), c = (rem % (FP / 8)) * 8;
-    cp_async_16(msm + (part * kCompBlock2 + r) * S::LD + c,
-                means + std::int64_t(part) * kpad * FP + std::int64_t(comp_base + r) * FP + c);
-  }
+  load_block_params<FP, S::LD>(msm, means, kpad, comp_base);
   auto load_rows = [&](int r0, int buf) {
     bf16* dst = xs + buf * BR * S::LD;
     for (int i = threadIdx.x; i < BR * (FP / 8); i += kThreads) {
@@ -478,21 +497,7 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
       cp_async_16_zfill(dst + ((r / 8) * (FP / 8) + cb) * 64 + (r % 8) * 8,
                         feats + std::int64_t(ok ? r0 + r : 0) * FP + cb * 8, ok);
     }
-    float* sc = scal + buf * 3 * BR;
-    for (int i = threadIdx.x; i < 3 * (BR / 4); i += kThreads) {
-      const int which = i / (BR / 4), r = (i % (BR / 4)) * 4;
-      const float* src = which == 0 ? sq : which == 1 ? logz : w;
-      if (src == nullptr || r0 + r + 3 >= end) {
-        for (int q = 0; q < 4; ++q) {
-          const bool ok = r0 + r + q < end;
-          sc[which * BR + r + q] = which == 0 ? (ok ? sq[r0 + r + q] : 0.0f)
-                                   : which == 1 ? (ok ? logz[r0 + r + q] : FLT_MAX)
-                                                : (ok ? (w ? w[r0 + r + q] : 1.0f) : 0.0f);
-        }
-      } else {
-        cp_async_16(sc + which * BR + r, src + r0 + r);
-      }
-    }
+    load_row_scalars<BR>(scal + buf * 3 * BR, r0, end, sq, logz, w);
     mma::cp_async_commit();
   };
   // Two row tiles ahead (the parameters ride in the first group).
@@ -599,28 +604,7 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
     }
   }
 
-#pragma unroll
-  for (int h = 0; h < 2; ++h)
-#pragma unroll
-    for (int o = 1; o <= 2; o <<= 1) {
-      nk[h] += __shfl_xor_sync(0xffffffffu, nk[h], o);
-      ss[h] += __shfl_xor_sync(0xffffffffu, ss[h], o);
-    }
-  // Each (split, component, column) belongs to exactly one block per launch, and launches over
-  // the segments of a pass run in order: accumulating here is deterministic.
-  constexpr int PW = FP + 2;
-  float* out = part + (std::int64_t(blockIdx.y) * kpad + comp0) * PW;
-#pragma unroll
-  for (int nt = 0; nt < FP / 8; ++nt)
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      out[(g + 8 * (e >> 1)) * PW + nt * 8 + 2 * t + (e & 1)] += acc2[4 * nt + e];
-  if (t == 0)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      out[(g + 8 * h) * PW + FP] += nk[h];
-      out[(g + 8 * h) * PW + FP + 1] += ss[h];
-    }
+  add_partials<FP>(part, kpad, comp0, [&](int nt, int e) { return acc2[4 * nt + e]; }, nk, ss);
 #else
   __trap();
 #endif
