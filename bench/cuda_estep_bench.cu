@@ -560,47 +560,37 @@ int main(int argc, char** argv) {
       if (pr == Precision::precise && (quick || s.n > (1 << 20) || heavy)) continue;
       const int reps = heavy || pr == Precision::precise ? 3 : 9;
       const Result r = run_backend(s.type, pr, src, s.k, reps);
-      std::printf("%-9s %9lld %5d %4d %-8s %10.3f %9.3f %8.1f %9.2f %10s %10.1f\n",
-                  to_string(s.type).c_str(), (long long)s.n, s.k, s.d, to_string(pr).c_str(),
-                  r.median_ms, r.spread_ms, r.first_ms, r.median_ms / floor_ms,
-                  naive > 0 ? std::to_string(r.median_ms / naive).substr(0, 6).c_str() : "-",
-                  r.peak / 1048576.0);
+      auto row = [&](const char* mode, const Result& x) {
+        std::printf("%-9s %9lld %5d %4d %-8s %10.3f %9.3f %8.1f %9.2f %10s %10.1f\n",
+                    to_string(s.type).c_str(), (long long)s.n, s.k, s.d, mode, x.median_ms,
+                    x.spread_ms, x.first_ms, x.median_ms / floor_ms,
+                    naive > 0 ? std::to_string(x.median_ms / naive).substr(0, 6).c_str() : "-",
+                    x.peak / 1048576.0);
+      };
+      // Same process, same data: the default again with `var`=`value` set (an alternative kernel),
+      // printed when the backend's name shows that `kernels` ran.
+      auto alternative = [&](const char* var, const char* value, const char* kernels,
+                             const char* mode, const char* what) {
+        setenv(var, value, 1);
+        const Result x = run_backend(s.type, pr, src, s.k, reps);
+        unsetenv(var);
+        if (x.name.find(kernels) == std::string::npos) return;
+        row(mode, x);
+        std::printf("  %s / default time: %.2f; relative difference N_k %.2e, sum r x %.2e, "
+                    "second moments %.2e\n",
+                    what, x.median_ms / r.median_ms, rel_diff(x.stats.nk, r.stats.nk),
+                    rel_diff(x.stats.sx, r.stats.sx), rel_diff(x.stats.sxx, r.stats.sxx));
+      };
+      row(to_string(pr).c_str(), r);
       if (pr == Precision::fast) {
         fast_stats = r.stats;
         std::printf("  backend: %s\n", r.name.c_str());
         if (r.name.find("fused kernels") != std::string::npos) {
-          // Same process, same data: the mma.sync statistics kernel (the default is wgmma on
-          // sm_90 for feature widths up to 128).
-          setenv("FLASHGMM_CUDA_WGMMA", "0", 1);
-          const Result r2 = run_backend(s.type, pr, src, s.k, reps);
-          unsetenv("FLASHGMM_CUDA_WGMMA");
-          std::printf("%-9s %9lld %5d %4d %-8s %10.3f %9.3f %8.1f %9.2f %10s %10.1f\n",
-                      to_string(s.type).c_str(), (long long)s.n, s.k, s.d, "fast-mma", r2.median_ms,
-                      r2.spread_ms, r2.first_ms, r2.median_ms / floor_ms,
-                      naive > 0 ? std::to_string(r2.median_ms / naive).substr(0, 6).c_str() : "-",
-                      r2.peak / 1048576.0);
-          std::printf("  mma.sync / default time: %.2f; relative difference N_k %.2e, sum r x %.2e, "
-                      "second moments %.2e\n",
-                      r2.median_ms / r.median_ms, rel_diff(r2.stats.nk, r.stats.nk),
-                      rel_diff(r2.stats.sx, r.stats.sx), rel_diff(r2.stats.sxx, r.stats.sxx));
-        }
-        if (s.type == CovarianceType::spherical && s.d <= 128 && s.k <= 2048 &&
-            r.name.find("fused kernels") != std::string::npos) {
-          // Same process, same data: the opt-in single-pass cluster path (sm_90).
-          setenv("FLASHGMM_CUDA_FUSED", "cluster", 1);
-          const Result r2 = run_backend(s.type, pr, src, s.k, reps);
-          unsetenv("FLASHGMM_CUDA_FUSED");
-          if (r2.name.find("cluster kernels") != std::string::npos) {
-            std::printf("%-9s %9lld %5d %4d %-8s %10.3f %9.3f %8.1f %9.2f %10s %10.1f\n",
-                        to_string(s.type).c_str(), (long long)s.n, s.k, s.d, "fast-cl", r2.median_ms,
-                        r2.spread_ms, r2.first_ms, r2.median_ms / floor_ms,
-                        naive > 0 ? std::to_string(r2.median_ms / naive).substr(0, 6).c_str() : "-",
-                        r2.peak / 1048576.0);
-            std::printf("  cluster / two-kernel time: %.2f; relative difference N_k %.2e, sum r x %.2e, "
-                        "second moments %.2e\n",
-                        r2.median_ms / r.median_ms, rel_diff(r2.stats.nk, r.stats.nk),
-                        rel_diff(r2.stats.sx, r.stats.sx), rel_diff(r2.stats.sxx, r.stats.sxx));
-          }
+          // The mma.sync statistics kernel (the default is wgmma on sm_90 for ≤ 128 features).
+          alternative("FLASHGMM_CUDA_WGMMA", "0", "fused kernels", "fast-mma", "mma.sync");
+          // The opt-in single-pass cluster path (sm_90, spherical, D ≤ 128, K ≤ 2048).
+          if (s.type == CovarianceType::spherical && s.d <= 128 && s.k <= 2048)
+            alternative("FLASHGMM_CUDA_FUSED", "cluster", "cluster kernels", "fast-cl", "cluster");
         }
       } else {
         std::printf("  fast vs precise, relative difference: N_k %.2e, sum r x %.2e, second moments %.2e\n",
