@@ -51,7 +51,9 @@ void refine_centroids(faiss::IndexFlat& q, const MultiAssignParams& ap, idx_t n,
   const idx_t K = q.ntotal, d = q.d;
   const int m = ap.max_copies;
   std::vector<idx_t> lists(static_cast<size_t>(n * m));
-  assign_lists_neighbors(q, x, n, ap, lists.data());
+  const idx_t batch = neighbor_batch_rows(ap, n, d, K);
+  for (idx_t b0 = 0; b0 < n; b0 += batch)
+    assign_lists_neighbors(q, x + b0 * d, std::min(batch, n - b0), ap, lists.data() + b0 * m);
   std::vector<double> sum(static_cast<size_t>(K * d), 0.0), cnt(static_cast<size_t>(K), 0.0);
   for (idx_t i = 0; i < n; ++i)
     for (int j = 0; j < m; ++j) {
@@ -172,9 +174,12 @@ std::int64_t add_multi(faiss::IndexIVF& ivf, const GaussianMixture& mixture, Mul
   calibrate_soar(*ivf.quantizer, assign, n, x, seed);  // only when not calibrated yet
   const int m = assign.max_copies;
   const std::int64_t d = ivf.d;
-  // The neighbors rule assigns the whole call at once (its rows are one another's queries);
-  // the other rules chunk by chunk. Copies are then written chunk by chunk.
-  const std::int64_t batch = assign.rule == SpillRule::neighbors ? n : std::min<std::int64_t>(assign.chunk_rows, n);
+  // The neighbors rule assigns the call in as few equal batches as its memory bound allows (its
+  // rows are one another's queries); the other rules chunk by chunk. Copies are then written
+  // chunk by chunk.
+  const std::int64_t batch = assign.rule == SpillRule::neighbors
+                                 ? neighbor_batch_rows(assign, n, d, ivf.nlist)
+                                 : std::min<std::int64_t>(assign.chunk_rows, n);
   const std::int64_t chunk = std::min<std::int64_t>(assign.chunk_rows, n);
   std::vector<idx_t> lists(static_cast<size_t>(batch * m)), xid, xl;
   std::vector<float> xs;

@@ -25,6 +25,20 @@ SpillRule parse_spill_rule(const std::string& s) {
   FLASHGMM_THROW("unknown spill rule '" << s << "' (expected 'neighbors', 'soar' or 'posterior')");
 }
 
+std::int64_t neighbor_batch_rows(const MultiAssignParams& p, std::int64_t n, std::int64_t d,
+                                 std::int64_t nlist) {
+  if (n <= 0) return 0;
+  std::int64_t cap = p.neighbors_batch_rows;
+  if (cap == 0) {
+    // Per row: its copy in the temporary neighbour index and its ids, its nearest lists and the
+    // benefits of its candidate options (≤ 64 candidates), its assignment.
+    const std::int64_t per_row = 4 * d + 8 * 64 + 64;
+    cap = std::max(min_neighbor_batch(nlist), (std::int64_t(2) << 30) / per_row);
+  }
+  const std::int64_t batches = (n + cap - 1) / cap;
+  return (n + batches - 1) / batches;
+}
+
 void MultiAssignParams::validate() const {
   FLASHGMM_CHECK(max_copies >= 1, "MultiAssignParams::max_copies must be >= 1, got " << max_copies);
   FLASHGMM_CHECK(rule == SpillRule::posterior || rule == SpillRule::soar || rule == SpillRule::neighbors,
@@ -48,6 +62,8 @@ void MultiAssignParams::validate() const {
   FLASHGMM_CHECK(pseudo_query_fraction > 0.0f && pseudo_query_fraction <= 1.0f,
                  "MultiAssignParams::pseudo_query_fraction must be in (0, 1], got " << pseudo_query_fraction);
   FLASHGMM_CHECK(search_nprobe >= 0, "MultiAssignParams::search_nprobe must be >= 0 (0 = automatic), got " << search_nprobe);
+  FLASHGMM_CHECK(neighbors_batch_rows >= 0,
+                 "MultiAssignParams::neighbors_batch_rows must be >= 0 (0 = automatic), got " << neighbors_batch_rows);
   FLASHGMM_CHECK(spill_fraction >= 0.0f && spill_fraction <= 1.0f,
                  "MultiAssignParams::spill_fraction must be in [0, 1], got " << spill_fraction);
   FLASHGMM_CHECK(!std::isnan(spill_ratio) && spill_ratio > 0.0f,

@@ -21,7 +21,7 @@
 
 namespace flashgmm::ivf {
 
-constexpr std::uint32_t kSidecarVersion = 3;  // 1 (posterior rule) and 2 (no neighbors rule) are still read
+constexpr std::uint32_t kSidecarVersion = 4;  // 1 (posterior rule), 2 (no neighbors rule), 3 (no neighbors batch bound) are still read
 
 struct Sidecar {
   std::int32_t dim = 0;

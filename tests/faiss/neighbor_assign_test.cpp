@@ -1,5 +1,6 @@
 // The neighbors multi-assignment rule: valid, bounded, deterministic lists; the soar fallback for
-// small batches; parameter validation; exact de-duplicated search with every list probed.
+// small batches; bounded batches for large adds; parameter validation; exact de-duplicated
+// search with every list probed.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include "faiss_test_data.hpp"
 #include "flashgmm/error.hpp"
 #include "flashgmm_faiss/gmm_ivf_index.hpp"
+#include "flashgmm_faiss/ivf_ops.hpp"
 
 using namespace flashgmm::ivf;
 using namespace flashgmm_faiss_test;
@@ -188,4 +190,62 @@ TEST(NeighborAssign, RefinedCentroidsMoveAndSidecarKeepsTheRule) {
   EXPECT_FLOAT_EQ(back.params().assign.cost_weight, 0.25f);
   EXPECT_FLOAT_EQ(back.params().assign.pseudo_query_fraction, 0.5f);
   EXPECT_EQ(back.n_entries(), a.n_entries());
+}
+
+TEST(NeighborAssign, LargeAddsAreCutIntoEqualBoundedBatches) {
+  MultiAssignParams p;
+  // Automatic bound (2 GiB of work): GloVe-sized data is one batch, 10^9 rows are many.
+  EXPECT_EQ(neighbor_batch_rows(p, 395000, 50, 1024), 395000);
+  const std::int64_t per_row = 4 * 96 + 8 * 64 + 64;
+  const std::int64_t big = neighbor_batch_rows(p, 1000000000, 96, 65536);
+  EXPECT_GE(big, min_neighbor_batch(65536));
+  EXPECT_LE(big * per_row, std::int64_t(2) << 30);
+  EXPECT_GT(big * per_row, std::int64_t(1) << 30);
+  p.neighbors_batch_rows = 3000;
+  const std::int64_t batch = neighbor_batch_rows(p, kN, kD, kNlist);
+  EXPECT_EQ(batch, 2667);  // three equal batches, none above 3,000
+
+  // add_multi with that bound stores exactly what assigning each batch on its own gives.
+  const auto x = gaussian_blobs(kN, kD, 1, 1.0f, 31);
+  faiss::IndexFlatL2 q = kmeans_quantizer(x);
+  std::vector<idx_t> expect(kN * 2);
+  for (idx_t b0 = 0; b0 < kN; b0 += batch)
+    assign_lists_neighbors(q, x.data() + b0 * kD, std::min<idx_t>(batch, kN - b0), p,
+                           expect.data() + b0 * 2);
+  std::vector<idx_t> one_batch(kN * 2);
+  MultiAssignParams unbounded = p;
+  unbounded.neighbors_batch_rows = 0;
+  assign_lists_neighbors(q, x.data(), kN, unbounded, one_batch.data());
+  ASSERT_NE(one_batch, expect) << "batching must make a difference here, or this test proves nothing";
+  faiss::IndexIVFFlat ivf(&q, kD, kNlist);
+  ivf.is_trained = true;  // the quantizer holds the centroids; Flat codes need no training
+  IvfBookkeeping book;
+  // add_multi wants the mixture that goes with the quantizer (only the posterior rule reads it).
+  flashgmm::Params gp;
+  gp.n_components = kNlist;
+  gp.covariance_type = flashgmm::CovarianceType::spherical;
+  gp.max_iter = 1;
+  gp.means_init.assign(q.get_xb(), q.get_xb() + kNlist * kD);
+  flashgmm::GaussianMixture unused(gp);
+  unused.fit(x.data(), kN, kD);
+  MultiAssignParams a = p;
+  const std::int64_t entries = add_multi(ivf, unused, a, book, kN, x.data(), nullptr);
+  std::vector<std::set<idx_t>> want(kNlist), got(kNlist);
+  std::int64_t want_entries = 0;
+  for (idx_t i = 0; i < kN; ++i)
+    for (int j = 0; j < 2; ++j)
+      if (const idx_t l = expect[i * 2 + j]; l >= 0) want[l].insert(i), ++want_entries;
+  for (idx_t l = 0; l < kNlist; ++l) {
+    const idx_t* ids = ivf.invlists->get_ids(l);
+    got[l].insert(ids, ids + ivf.invlists->list_size(l));
+    ivf.invlists->release_ids(l, ids);
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(entries, want_entries);
+  EXPECT_EQ(book.n_vectors, kN);
+  EXPECT_GT(want_entries, kN);  // the batches still spill
+
+  MultiAssignParams bad;
+  bad.neighbors_batch_rows = -1;
+  EXPECT_THROW(bad.validate(), flashgmm::Error);
 }

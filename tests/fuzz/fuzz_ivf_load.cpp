@@ -90,6 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   s.assign.cost_weight = in.ConsumeBool() ? s.assign.cost_weight : in.ConsumeFloatingPoint<float>();
   s.assign.probe_depth = i32(s.assign.probe_depth);
   s.assign.search_nprobe = i32(s.assign.search_nprobe);
+  s.assign.neighbors_batch_rows = i64(s.assign.neighbors_batch_rows);
   s.assign.pseudo_query_fraction =
       in.ConsumeBool() ? s.assign.pseudo_query_fraction : in.ConsumeFloatingPoint<float>();
   s.assign.soar_lambda = in.ConsumeBool() ? s.assign.soar_lambda : in.ConsumeFloatingPoint<float>();

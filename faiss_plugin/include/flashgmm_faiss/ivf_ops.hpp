@@ -73,7 +73,8 @@ IvfTraining train_ivf(faiss::IndexIVF& ivf, faiss::Index::idx_t n, const float* 
 /// Adds rows to their multi-assignment lists (assign_lists with ivf.quantizer; each copy encoded
 /// against its own list), ids `ids` or book.next_id.. when null. A soar rule with
 /// spill_threshold 0 is first calibrated on (a sample of) these rows and kept in `assign`. The
-/// neighbors rule treats the n rows as one batch. Returns the list entries written.
+/// neighbors rule treats the n rows as one batch, or as equal batches of at most
+/// neighbor_batch_rows(assign, n, d, nlist) rows. Returns the list entries written.
 std::int64_t add_multi(faiss::IndexIVF& ivf, const GaussianMixture& mixture, MultiAssignParams& assign,
                        IvfBookkeeping& book, faiss::Index::idx_t n, const float* x, const faiss::Index::idx_t* ids,
                        std::uint64_t seed = 1234);

@@ -76,6 +76,11 @@ struct MultiAssignParams {
   float pseudo_query_fraction = 1.0f;
   /// neighbors rule: lists probed by the neighbour search over the batch; 0 = 2·probe depth.
   int search_nprobe = 0;
+  /// neighbors rule: rows assigned together (one another's pseudo-queries) at most; larger adds
+  /// are cut into equal batches. 0 = automatic: as many rows as fit in 2 GiB of work memory (the
+  /// rule copies its batch into a temporary index), at least 32·nlist — GloVe-sized data is one
+  /// batch, and adding 10⁹ vectors stays possible.
+  std::int64_t neighbors_batch_rows = 0;
   std::int64_t chunk_rows = 16384;  ///< rows per posterior call: memory O(chunk·m), never N·K
   void validate() const;
 };
@@ -107,5 +112,10 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
 
 /// The batch-size floor of the neighbors rule: 32 rows per list.
 inline std::int64_t min_neighbor_batch(std::int64_t nlist) { return 32 * nlist; }
+
+/// Rows per neighbors-rule batch for n rows of dimension d (equal batches, none larger than
+/// p.neighbors_batch_rows or its automatic value).
+std::int64_t neighbor_batch_rows(const MultiAssignParams& p, std::int64_t n, std::int64_t d,
+                                 std::int64_t nlist);
 
 }  // namespace flashgmm::ivf
