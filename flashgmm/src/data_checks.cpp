@@ -55,12 +55,8 @@ void require_finite(const DataSource& src, std::int64_t chunk_rows, std::int64_t
       if (cnt <= 0) continue;
       try {
         src.read(b + lo, cnt, buf.data() + (size_t)lo * d);
-        for (std::int64_t i = lo; i < lo + cnt && i < first; ++i) {
-          const float* xi = buf.data() + (size_t)i * d;
-          bool ok = true;
-          for (int j = 0; j < d; ++j) ok &= std::isfinite(xi[j]);
-          if (!ok) first = i;
-        }
+        const std::int64_t bad = first_bad_row(buf.data() + (size_t)lo * d, cnt, d);
+        if (bad >= 0) first = lo + bad;
       } catch (...) {
 #pragma omp critical(flashgmm_require_finite)
         if (!error) error = std::current_exception();
