@@ -298,14 +298,32 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-std::unique_ptr<Backend> spherical_backend(int k, int d, std::int64_t budget) {
+// Rows [0, n) of `gen` into out (n·d floats), 16 threads.
+void fill_generated(const GeneratorSource& gen, std::int64_t n, int d, float* out) {
+  std::vector<std::thread> pool;
+  const int threads = 16;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      const std::int64_t per = (n + threads - 1) / threads, b = t * per, e = std::min(n, b + per);
+      for (std::int64_t c = b; c < e; c += 65536)
+        gen.read(c, std::min<std::int64_t>(65536, e - c), out + c * d);
+    });
+  for (auto& th : pool) th.join();
+}
+
+// Fast-precision spherical CUDA parameters with a GPU memory budget (0 = none).
+Params fast_spherical_params(int k, std::int64_t budget) {
   Params prm;
   prm.backend = BackendKind::cuda;
   prm.precision = Precision::fast;
   prm.covariance_type = CovarianceType::spherical;
   prm.n_components = k;
   prm.gpu_memory_budget = budget;
-  auto be = cuda::make_backend(prm, d);
+  return prm;
+}
+
+std::unique_ptr<Backend> spherical_backend(int k, int d, std::int64_t budget) {
+  auto be = cuda::make_backend(fast_spherical_params(k, budget), d);
   be->set_params(make_params(CovarianceType::spherical, k, d));
   return be;
 }
@@ -318,18 +336,7 @@ void stream_bench(std::int64_t n, int d, int k) {
   float* host = nullptr;
   auto t0 = std::chrono::steady_clock::now();
   CK(cudaHostAlloc(&host, std::size_t(n) * d * 4, cudaHostAllocDefault));
-  GeneratorSource gen(n, d);
-  {
-    std::vector<std::thread> pool;
-    const int threads = 16;
-    for (int t = 0; t < threads; ++t)
-      pool.emplace_back([&, t] {
-        const std::int64_t per = (n + threads - 1) / threads, b = t * per;
-        for (std::int64_t c = b; c < std::min(n, b + per); c += 65536)
-          gen.read(c, std::min<std::int64_t>(65536, std::min(n, b + per) - c), host + c * d);
-      });
-    for (auto& th : pool) th.join();
-  }
+  fill_generated(GeneratorSource(n, d), n, d, host);
   std::printf("stream: %lld x %d rows in pinned host memory (%.1f GB), filled in %.1f s\n",
               (long long)n, d, n * d * 4 / 1e9, seconds_since(t0));
   // Transfer alone, in the backend's chunk size (64 MiB).
@@ -385,15 +392,7 @@ void stream_bench(std::int64_t n, int d, int k) {
 class PoolSource final : public DataSource {
  public:
   PoolSource(std::int64_t n, int d, std::int64_t pool) : n_(n), d_(d), p_(pool), rows_(std::size_t(pool) * d) {
-    GeneratorSource gen(pool, d);
-    std::vector<std::thread> th;
-    const int nt = 16;
-    for (int t = 0; t < nt; ++t)
-      th.emplace_back([&, t] {
-        const std::int64_t per = (pool + nt - 1) / nt, b = t * per, e = std::min(pool, b + per);
-        if (b < e) gen.read(b, e - b, rows_.data() + std::size_t(b) * d);
-      });
-    for (auto& x : th) x.join();
+    fill_generated(GeneratorSource(pool, d), pool, d, rows_.data());
   }
   std::int64_t rows() const override { return n_; }
   int dim() const override { return d_; }
@@ -415,14 +414,9 @@ class PoolSource final : public DataSource {
 // Params of a fast spherical CUDA fit that starts from the benchmark's mixture (no k-means
 // initialisation pass), tol 0 so that every requested iteration runs.
 Params fit_params(int k, int d, int iters, std::int64_t budget) {
-  Params prm;
-  prm.backend = BackendKind::cuda;
-  prm.precision = Precision::fast;
-  prm.covariance_type = CovarianceType::spherical;
-  prm.n_components = k;
+  Params prm = fast_spherical_params(k, budget);
   prm.max_iter = iters;
   prm.tol = 0.0;
-  prm.gpu_memory_budget = budget;
   const ComponentParams cp = make_params(CovarianceType::spherical, k, d);
   prm.means_init = cp.means;
   prm.weights_init.assign(k, 1.0 / k);
