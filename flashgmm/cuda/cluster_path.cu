@@ -121,9 +121,9 @@ __global__ void __launch_bounds__(kThreads, 1) cluster_estep_kernel(
   auto convert = [&](int j) {
     const int rows = tile_rows(j);
     const float* st = stage + std::size_t(j % stages) * rpc * FP;
-    const std::uint32_t hbase = smem_u32(fh + (j & 1) * kBM * LDH);
-    const std::uint32_t bbase = smem_u32(fb + (j & 3) * kBM * LDH);
-    const std::uint32_t qbase = smem_u32(rowq + (j % 3) * kBM);
+    const std::uint32_t hbase = mma::smem_addr(fh + (j & 1) * kBM * LDH);
+    const std::uint32_t bbase = mma::smem_addr(fb + (j & 3) * kBM * LDH);
+    const std::uint32_t qbase = mma::smem_addr(rowq + (j % 3) * kBM);
     for (int r = warp; r < rpc; r += kWarps) {
       const int rr = int(rank) * rpc + r;
       const bool valid = rr < rows;
@@ -265,7 +265,7 @@ __global__ void __launch_bounds__(kThreads, 1) cluster_estep_kernel(
         sum += __shfl_xor_sync(0xffffffffu, sum, 2);
         if (pq < cs) {
           // Four threads per row share the remote stores: thread pq writes to ranks pq, pq+4, …
-          const std::uint32_t local = smem_u32(xch + ((j & 1) * cs + rank) * kBM + row);
+          const std::uint32_t local = mma::smem_addr(xch + ((j & 1) * cs + rank) * kBM + row);
           for (int c = pq; c < cs; c += 4) st_cluster_f2(map_to_rank(local, std::uint32_t(c)), m, sum);
         }
       }

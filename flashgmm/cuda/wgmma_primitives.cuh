@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "cuda/mma_primitives.cuh"
+
 namespace flashgmm::cuda::wg {
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
@@ -14,7 +16,7 @@ namespace flashgmm::cuda::wg {
 /// Shared-memory matrix descriptor, no swizzle: 8×8 core matrices of 128 contiguous bytes;
 /// `lbo` is the byte stride between core matrices along K, `sbo` along M/N.
 __device__ __forceinline__ std::uint64_t smem_desc(const void* p, std::uint32_t lbo, std::uint32_t sbo) {
-  const std::uint32_t a = static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+  const std::uint32_t a = mma::smem_addr(p);
   return std::uint64_t((a >> 4) & 0x3FFF) | (std::uint64_t((lbo >> 4) & 0x3FFF) << 16) |
          (std::uint64_t((sbo >> 4) & 0x3FFF) << 32);
 }
