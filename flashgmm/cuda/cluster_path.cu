@@ -541,19 +541,10 @@ void EstepEngine::run_cluster(const float* x, const float* w, std::int64_t n,
     const std::int64_t tiles = (seg + kBM - 1) / kBM;
     const int clusters = int(std::max<std::int64_t>(1, std::min<std::int64_t>(maxq, tiles)));
     const std::size_t npart = std::size_t(clusters) * kpad * (fp + 2);
-    if (fused_partials_.size() < npart) {
-      fused_partials_ = {};
-      fused_partials_ = DeviceArray<float>(mem_, npart, "cluster partial statistics");
-    }
+    fused_partials_.grow(mem_, npart, "cluster partial statistics");
     FLASHGMM_CUDA_CHECK(cudaMemsetAsync(fused_partials_.get(), 0, npart * 4, stream_));
-    if (fused_ll_.size() < std::size_t(clusters)) {
-      fused_ll_ = {};
-      fused_ll_ = DeviceArray<double>(mem_, clusters, "cluster log-likelihoods");
-    }
-    if (rows.log_z && fused_logz_out_.size() < std::size_t(seg)) {
-      fused_logz_out_ = {};
-      fused_logz_out_ = DeviceArray<double>(mem_, seg, "cluster log Z output");
-    }
+    fused_ll_.grow(mem_, std::size_t(clusters), "cluster log-likelihoods");
+    if (rows.log_z) fused_logz_out_.grow(mem_, std::size_t(seg), "cluster log Z output");
     for (std::int64_t b = 0; b < n; b += seg) {
       const std::int64_t cnt = std::min(seg, n - b);
       L::launch(stream_, clusters, cs, x + b * m.d, cnt, m.d, m.center.get(),

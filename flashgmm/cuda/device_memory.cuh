@@ -47,6 +47,13 @@ class DeviceArray {
   ~DeviceArray() {
     if (p_) tracker_->release(p_, n_ * sizeof(T));
   }
+  /// Reallocates (contents lost) when fewer than `need` elements are held; the old block is
+  /// released first, so the peak never holds both.
+  void grow(MemoryTracker& t, std::size_t need, const char* what) {
+    if (n_ >= need) return;
+    *this = DeviceArray();
+    *this = DeviceArray(t, need, what);
+  }
   T* get() const { return p_; }
   std::size_t size() const { return n_; }
   std::size_t bytes() const { return n_ * sizeof(T); }

@@ -16,7 +16,6 @@
 // out); component parameters are hi + lo bf16 pairs, so the logits cost two products.
 #include <cfloat>
 #include <cstdlib>
-#include <type_traits>
 
 #include "cuda/cuda_check.cuh"
 #include "cuda/estep_engine.cuh"
@@ -846,24 +845,17 @@ void EstepEngine::run_fused(const float* x, const float* w, std::int64_t n, cons
   const std::int64_t seg = std::min(n, segment_rows(fp));
   dispatch_fp(fp, [&](auto launcher) {
     using Lz = decltype(launcher);
-    auto grow = [&](auto& arr, std::size_t need, const char* what) {
-      using T = std::remove_reference_t<decltype(*arr.get())>;
-      if (arr.size() < need) {
-        arr = {};
-        arr = DeviceArray<T>(mem_, need, what);
-      }
-    };
     const std::int64_t seg_pad = (seg + 63) / 64 * 64;  // 16-byte aligned halves
-    grow(fused_logz_, std::size_t(seg_pad) * 2, "fused log Z and row norms");
-    grow(fused_feats_, std::size_t(seg) * fp, "fused bf16 features");
-    grow(fused_ll_, std::size_t(Lz::blocks1(int(seg))), "fused block log-likelihoods");
+    fused_logz_.grow(mem_, std::size_t(seg_pad) * 2, "fused log Z and row norms");
+    fused_feats_.grow(mem_, std::size_t(seg) * fp, "fused bf16 features");
+    fused_ll_.grow(mem_, std::size_t(Lz::blocks1(int(seg))), "fused block log-likelihoods");
     const int splits = Lz::splits(int(seg), kpad, sm_count_);
     const std::size_t npart = std::size_t(splits) * kpad * (fp + 2);
     if (want_stats) {
-      grow(fused_partials_, npart, "fused partial statistics");
+      fused_partials_.grow(mem_, npart, "fused partial statistics");
       FLASHGMM_CUDA_CHECK(cudaMemsetAsync(fused_partials_.get(), 0, npart * 4, stream_));
     }
-    if (rows.log_z) grow(fused_logz_out_, std::size_t(seg), "fused log Z output");
+    if (rows.log_z) fused_logz_out_.grow(mem_, std::size_t(seg), "fused log Z output");
     float* lz = fused_logz_.get();
     float* sq = lz + seg_pad;
     for (std::int64_t b = 0; b < n; b += seg) {
