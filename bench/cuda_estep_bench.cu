@@ -488,8 +488,11 @@ int main(int argc, char** argv) {
   bool quick = false;
   std::string only;
   std::int64_t stream_rows = 0, generated_rows = 0, em_rows = 0;
-  bool overhead = false;
+  bool overhead = false, no_alt = false;
+  std::string shape_arg;  // --shape type:N:K:D runs that one shape (for profilers)
   for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) shape_arg = argv[++i];
+    if (!std::strcmp(argv[i], "--no-alternatives")) no_alt = true;
     if (!std::strcmp(argv[i], "--quick")) quick = true;
     if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
     if (!std::strcmp(argv[i], "--stream") && i + 1 < argc) stream_rows = std::atoll(argv[++i]);
@@ -529,6 +532,20 @@ int main(int argc, char** argv) {
       {CovarianceType::spherical, 1 << 20, 4096, 128}, {CovarianceType::diag, 1 << 20, 4096, 128},
       {CovarianceType::full, 1 << 20, 256, 64},        {CovarianceType::full, 1 << 20, 1024, 128},
   };
+  if (!shape_arg.empty()) {
+    char type[32] = {0};
+    long long n = 0;
+    int k = 0, d = 0;
+    if (std::sscanf(shape_arg.c_str(), "%31[a-z]:%lld:%d:%d", type, &n, &k, &d) != 4 || n <= 0 ||
+        k <= 0 || d <= 0) {
+      std::fprintf(stderr, "--shape wants type:N:K:D (e.g. spherical:1048576:1024:128)\n");
+      return 2;
+    }
+    shapes = {{std::string(type) == "diag"   ? CovarianceType::diag
+               : std::string(type) == "full" ? CovarianceType::full
+                                             : CovarianceType::spherical,
+               n, k, d}};
+  }
   std::printf("%-9s %9s %5s %4s %-8s %10s %9s %8s %9s %10s %10s\n", "type", "N", "K", "D", "mode",
               "median_ms", "spread", "first_ms", "x_floor", "x_naive", "peak_MiB");
   for (const Shape& s : shapes) {
@@ -579,7 +596,10 @@ int main(int argc, char** argv) {
       if (pr == Precision::fast) {
         fast_stats = r.stats;
         std::printf("  backend: %s\n", r.name.c_str());
-        if (r.name.find("fused kernels") != std::string::npos) {
+        if (!no_alt && s.type == CovarianceType::full && r.name.find("fused kernels") != std::string::npos) {
+          // The chunked cuBLAS path that full covariance ran before the fused kernels.
+          alternative("FLASHGMM_CUDA_FULL", "chunked", "chunked kernels", "fast-cub", "chunked cuBLAS");
+        } else if (!no_alt && r.name.find("fused kernels") != std::string::npos) {
           // The mma.sync statistics kernel (the default is wgmma on sm_90 for ≤ 128 features).
           alternative("FLASHGMM_CUDA_WGMMA", "0", "fused kernels", "fast-mma", "mma.sync");
           // The opt-in single-pass cluster path (sm_90, spherical, D ≤ 128, K ≤ 2048).

@@ -150,6 +150,7 @@ void EstepEngine::set_params(const ComponentParams& p) {
   cluster_active_ = cluster_supported();
   if (cluster_active_) prepare_cluster_params();
   else if (fused_supported()) prepare_fused_params();
+  else if (full_fused_supported()) prepare_full_params(p);
   begin_pass();
 }
 
@@ -163,7 +164,7 @@ void EstepEngine::begin_pass() {
 
 bool EstepEngine::uses_fused_path(const RowOutputs& rows) const {
   const bool extra_outputs = rows.top_m > 0 || rows.proba != nullptr;
-  return !extra_outputs && fused_supported();
+  return !extra_outputs && (fused_supported() || full_fused_supported());
 }
 
 void EstepEngine::run(const float* x, const float* w, std::int64_t n, const RowOutputs& rows,
@@ -176,6 +177,7 @@ void EstepEngine::run(const float* x, const float* w, std::int64_t n, const RowO
                  "RowOutputs::top_m > 0 needs top_ids or top_probs");
   if (uses_fused_path(rows)) {
     if (cluster_active_) run_cluster(x, w, n, rows, row0, want_stats);
+    else if (full_fused_supported()) run_full_fused(x, w, n, rows, row0, want_stats);
     else run_fused(x, w, n, rows, row0, want_stats);
     return;
   }
@@ -218,7 +220,7 @@ std::int64_t EstepEngine::workspace_bytes(std::int64_t rows) const {
     b += std::min<std::int64_t>(k * r * d, 8 << 20) * 4 + std::min<std::int64_t>(k, std::max<std::int64_t>(1, (8 << 20) / (r * d))) * d * d * 4;
   if (model_.type == CovarianceType::tied) b += r * (d + dg) * 4 + d * d * 4;
   if (cublas_workspace_.empty()) b += 32 << 20;
-  return b + fused_workspace_bytes(rows);
+  return b + fused_workspace_bytes(rows) + full_fused_workspace_bytes(rows);
 }
 
 std::int64_t EstepEngine::workspace_in_use() const {
@@ -226,7 +228,8 @@ std::int64_t EstepEngine::workspace_in_use() const {
                       moments_.bytes() + sxx_chunk_.bytes() + wy_.bytes() + logz_dev_.bytes() +
                       rowll_.bytes() + top_ids_dev_.bytes() + top_probs_dev_.bytes() +
                       proba_dev_.bytes() + fused_logz_.bytes() + fused_partials_.bytes() +
-                      fused_ll_.bytes() + fused_logz_out_.bytes() + fused_feats_.bytes());
+                      fused_ll_.bytes() + fused_logz_out_.bytes() + fused_feats_.bytes() +
+                      full_feats_.bytes());
 }
 
 }  // namespace flashgmm::cuda

@@ -6,6 +6,8 @@
 //    type, both precisions and every per-row output. Work memory is bounded (never N×K).
 //  - the fused path (fused_path.cu): spherical and diagonal covariances in fast precision with
 //    bf16 tensor-core kernels that never write logits to memory (log Z per row, then statistics).
+//  - the fused full-covariance path (full_path.cu): full covariance in fast precision, D ≤ 128,
+//    fp16/bf16 tensor-core kernels (log Z per row, then statistics per component).
 //  - the cluster path (cluster_path.cu, sm_90): spherical in fast precision, one pass over the
 //    rows per E-step with thread-block clusters sharing log Z through distributed shared memory.
 // Statistics of one pass are accumulated in float64 on the device in a fixed order, so a pass is
@@ -74,7 +76,9 @@ class EstepEngine {
   /// Kernels the current parameters run with when no per-row outputs beyond log Z are asked:
   /// "cluster", "fused" or "chunked".
   const char* kernel_path() const {
-    return cluster_active_ ? "cluster" : fused_supported() ? "fused" : "chunked";
+    return cluster_active_                                    ? "cluster"
+           : fused_supported() || full_fused_supported() ? "fused"
+                                                          : "chunked";
   }
   /// set_params calls in fast precision whose parameters needed float32 products.
   std::int64_t fast_fallbacks() const { return fast_fallbacks_; }
@@ -97,6 +101,13 @@ class EstepEngine {
   void prepare_fused_params();
   void run_fused(const float* x, const float* w, std::int64_t n, const RowOutputs& rows,
                  std::int64_t row0, bool want_stats);
+  // fused full-covariance path (full_path.cu)
+  bool full_fused_supported() const;        ///< usable now (shape, fast products)
+  bool full_fused_shape_supported() const;  ///< full covariance, fast precision, D ≤ 128
+  std::int64_t full_fused_workspace_bytes(std::int64_t rows) const;
+  void prepare_full_params(const ComponentParams& p);
+  void run_full_fused(const float* x, const float* w, std::int64_t n, const RowOutputs& rows,
+                      std::int64_t row0, bool want_stats);
   // cluster path (cluster_path.cu)
   bool cluster_supported() const;  ///< sm_90, spherical, fast, D ≤ 128, K ≤ 2048
   void prepare_cluster_params();
@@ -136,6 +147,11 @@ class EstepEngine {
   DeviceArray<__nv_bfloat16> fused_feats_;  ///< one segment's bf16 features (kernel 1 → 2)
   std::int64_t fused_seg_rows_ = 0;
   int fused_kpad_ = 0, fused_fpad_ = 0;
+
+  // fused full-covariance buffers
+  DeviceArray<__half> full_factors_;  ///< K × DP × DP fp16 precision factors (scaled, transposed)
+  DeviceArray<float> full_bvec_, full_mus_, full_consts_;
+  DeviceArray<__half> full_feats_;  ///< one segment's fp16 features (kernel 1 → 2)
 
   // cluster-path parameters (decided at set_params)
   bool cluster_active_ = false;

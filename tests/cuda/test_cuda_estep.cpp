@@ -156,7 +156,8 @@ std::vector<Case> all_cases() {
       {1000, 1, 1},   {777, 5, 3},     {1500, 17, 50},  {2049, 64, 96},   {1000, 100, 100},
       {1203, 257, 128}, {500, 33, 256}, {300, 4096, 96}, {2000, 1024, 64}};
   const std::vector<std::array<int, 3>> full_shapes = {
-      {777, 5, 3}, {1000, 17, 50}, {600, 9, 96}, {500, 10, 128}, {150, 6, 256}, {333, 130, 16}};
+      {777, 5, 3}, {1000, 17, 50}, {600, 9, 96}, {500, 10, 128}, {150, 6, 256}, {333, 130, 16},
+      {700, 150, 40}};
   for (Precision pr : {Precision::fast, Precision::precise}) {
     for (CovarianceType t : {CovarianceType::spherical, CovarianceType::diag}) {
       int i = 0;
