@@ -580,26 +580,32 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
     }
     wg::commit();
     asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // ℓᵀ of tile it is done
+    // r = w·exp(ℓ − log Z), packed to bf16 pairs straight into the next A operand (acc1 is only
+    // read: a non-wgmma write to an accumulator while Σ r·f is in flight makes ptxas serialise
+    // every wgmma of the kernel, C7515); Σr and Σr‖y‖² in float32.
+    std::uint32_t rn[BR / 16][4];
     if (live) {
-      // r = w·exp(ℓ − log Z) in place; Σr and Σr‖y‖² in float32.
 #pragma unroll
-      for (int nt = 0; nt < BR / 8; ++nt)
+      for (int nt = 0; nt < BR / 8; ++nt) {
+        float r[4];
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int h = e >> 1, row = nt * 8 + 2 * t + (e & 1);
           const float s = s_s[row];
-          const float r = w_s[row] * __expf(cc[h] + acc1[4 * nt + e] + rc[h] * s - lz_s[row]);
-          acc1[4 * nt + e] = r;
-          nk[h] += r;
-          ss[h] = fmaf(r, s, ss[h]);
+          r[e] = w_s[row] * __expf(cc[h] + acc1[4 * nt + e] + rc[h] * s - lz_s[row]);
+          nk[h] += r[e];
+          ss[h] = fmaf(r[e], s, ss[h]);
         }
+        rn[nt / 2][2 * (nt % 2)] = pack_bf16(r[0], r[1]);
+        rn[nt / 2][2 * (nt % 2) + 1] = pack_bf16(r[2], r[3]);
+      }
     }
     wg::wait_all();  // Σ r·f of tile it − 1 is done: ra and its buffer are free
     if (live) {
 #pragma unroll
       for (int j = 0; j < BR / 16; ++j)
 #pragma unroll
-        for (int q = 0; q < 4; ++q) ra[j][q] = pack_bf16(acc1[8 * j + 2 * q], acc1[8 * j + 2 * q + 1]);
+        for (int q = 0; q < 4; ++q) ra[j][q] = rn[j][q];
     }
   }
 
