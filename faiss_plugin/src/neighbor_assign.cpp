@@ -10,11 +10,11 @@
 #include <omp.h>
 
 #include <faiss/IndexFlat.h>
-#include <faiss/IndexIVFFlat.h>
 #include <faiss/impl/FaissException.h>
 
 #include "flashgmm/error.hpp"
 #include "flashgmm_faiss/multi_assign.hpp"
+#include "list_search.hpp"
 
 namespace flashgmm::ivf {
 
@@ -22,15 +22,19 @@ using idx_t = faiss::Index::idx_t;
 
 namespace {
 
-// A set of lists a row may take: candidate slots a (and b, or −1).
+// A set of lists a row may take: candidate slots a (and b, c, or −1).
 struct Option {
-  int a, b;
+  int a, b, c;
 };
+
+// Triples are drawn from the nearest kTripleSlots candidates only (≤ 56 of them): a third list
+// pays only for rows on a corner between nearby lists, and the benefits grow with the options.
+constexpr int kTripleSlots = 8;
 
 // The automatic central probe depth: ¾ of the depth at which probing lists in L2 order reaches
 // the nearest list of 90 % of the 10 nearest rows of up to 1,000 sample rows (evenly strided),
 // i.e. about where an index of these lists works at recall@10 ≈ 0.9 (GloVe, 1,024 lists: ≈ 16).
-int calibrate_probe_depth(const faiss::IndexFlat& q, const faiss::IndexIVFFlat& tivf, const float* x, std::int64_t n,
+int calibrate_probe_depth(const faiss::IndexFlat& q, const GroupedRows& rows, const float* x, std::int64_t n,
                           const std::vector<idx_t>& primary) {
   const idx_t K = q.ntotal, d = q.d;
   const std::int64_t ns = std::min<std::int64_t>(n, 1000), step = n / ns;
@@ -40,9 +44,9 @@ int calibrate_probe_depth(const faiss::IndexFlat& q, const faiss::IndexIVFFlat& 
   std::vector<float> cd(static_cast<size_t>(ns * K)), nd(static_cast<size_t>(ns * (kNb + 1)));
   std::vector<idx_t> order(cd.size()), nb(nd.size());
   q.faiss::IndexFlat::search(ns, xs.data(), K, cd.data(), order.data());  // full probe order
-  faiss::SearchParametersIVF sp;
-  sp.nprobe = static_cast<size_t>(K);  // every list: exact neighbours
-  tivf.search_preassigned(ns, xs.data(), kNb + 1, order.data(), cd.data(), nd.data(), nb.data(), false, &sp);
+  std::vector<std::int32_t> probes(order.begin(), order.end());
+  // every list: exact neighbours
+  search_grouped(rows, ns, xs.data(), probes.data(), static_cast<int>(K), static_cast<int>(K), kNb + 1, nb.data(), nd.data());
   std::vector<idx_t> hist(static_cast<size_t>(K) + 1, 0);
   std::vector<idx_t> rank_of(static_cast<size_t>(K));
   idx_t pairs = 0;
@@ -89,20 +93,17 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
     return;
   }
   const idx_t d = quantizer.d;
-  // Every row in its nearest list of a temporary IVFFlat over the same centroids: the neighbour
-  // search of pass 2, and (with every list probed) exact neighbours for the depth calibration.
-  faiss::IndexFlatL2 qc(static_cast<int>(d));
-  qc.add(K, flat->get_xb());
-  faiss::IndexIVFFlat tivf(&qc, d, static_cast<size_t>(K), faiss::METRIC_L2);
+  // Every row in its nearest list (a copy of the batch grouped by list): the neighbour search of
+  // pass 2, and (with every list probed) exact neighbours for the depth calibration.
   std::vector<idx_t> primary(static_cast<size_t>(n));
   const int P0 = static_cast<int>(std::min<idx_t>(K, p.probe_depth > 0 ? p.probe_depth : 0));
   try {
     flat->faiss::IndexFlat::assign(n, x, primary.data());
-    tivf.add_core(n, x, nullptr, primary.data());
   } catch (const faiss::FaissException& e) {
-    FLASHGMM_THROW("neighbors rule: building the neighbour search failed: " << e.what());
+    FLASHGMM_THROW("neighbors rule: assigning the rows to their nearest lists failed: " << e.what());
   }
-  const int depth = P0 > 0 ? P0 : calibrate_probe_depth(*flat, tivf, x, n, primary);
+  const GroupedRows rows = group_rows(x, n, d, K, primary.data());
+  const int depth = P0 > 0 ? P0 : calibrate_probe_depth(*flat, rows, x, n, primary);
   std::vector<int> depths;
   for (double f : {0.5, 0.75, 1.0, 1.5})
     depths.push_back(static_cast<int>(std::clamp<double>(std::lround(f * depth), 1, static_cast<double>(K))));
@@ -141,83 +142,86 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
   for (double& c : cost) c /= static_cast<double>(n) * (pbar / static_cast<double>(K));
 
   std::vector<Option> opts;
-  for (int a = 0; a < L; ++a) opts.push_back({a, -1});
+  for (int a = 0; a < L; ++a) opts.push_back({a, -1, -1});
   if (m >= 2)
     for (int a = 0; a < L; ++a)
-      for (int b = a + 1; b < L; ++b) opts.push_back({a, b});
+      for (int b = a + 1; b < L; ++b) opts.push_back({a, b, -1});
+  if (m >= 3)
+    for (int a = 0; a < std::min(L, kTripleSlots); ++a)
+      for (int b = a + 1; b < std::min(L, kTripleSlots); ++b)
+        for (int c = b + 1; c < std::min(L, kTripleSlots); ++c) opts.push_back({a, b, c});
   const size_t no = opts.size();
 
-  // Pass 2: each row's neighbours among the batch (the temporary IVFFlat), and for every (pseudo-query y, neighbour x) the benefit of each
-  // of x's options: the share of depths at which y reaches one of its lists.
+  // Pass 2: each pseudo-query's neighbours among the batch (the rows in the lists it probes), and
+  // for every (pseudo-query y, neighbour x) the benefit of each of x's options: the share of
+  // depths at which y reaches one of its lists. Pseudo-queries go in list order (their searches
+  // share lists); the sums do not depend on the order but in rounding.
   std::vector<float> benefit(static_cast<size_t>(n) * no, 0.0f);
   {
     const int kk = p.neighbors + 1;  // + the row itself
-    constexpr std::int64_t kBlock = 4096;
-    std::vector<idx_t> keys(static_cast<size_t>(kBlock * snp)), nb(static_cast<size_t>(kBlock * kk));
-    std::vector<float> coarse(keys.size(), 0.0f), nd(nb.size());
+    std::vector<std::int64_t> ys;   // pseudo-queries in list order
+    ys.reserve(static_cast<size_t>((n + step - 1) / step));
+    for (std::int64_t r : rows.row)
+      if (r % step == 0) ys.push_back(r);
+    const std::int64_t nyq = static_cast<std::int64_t>(ys.size());
+    constexpr std::int64_t kBlock = 16384;
+    std::vector<std::int32_t> keys(static_cast<size_t>(kBlock * snp));
+    std::vector<idx_t> nb(static_cast<size_t>(kBlock * kk));
+    std::vector<float> nd(nb.size()), yq(static_cast<size_t>(kBlock * d));
     std::vector<idx_t> px(static_cast<size_t>(kBlock * p.neighbors));
     std::vector<std::uint16_t> pr(static_cast<size_t>(kBlock * p.neighbors * L));
-    faiss::SearchParametersIVF sp;
-    sp.nprobe = static_cast<size_t>(snp);
-    try {
-      const std::int64_t nyq = (n + step - 1) / step;
-      std::vector<float> yq(step > 1 ? static_cast<size_t>(std::min(kBlock, nyq) * d) : 0);
-      for (std::int64_t q0 = 0; q0 < nyq; q0 += kBlock) {
-        const std::int64_t nb_rows = std::min(kBlock, nyq - q0);
-        const std::int64_t b0 = q0 * step;  // row of the block's first pseudo-query
-        for (std::int64_t i = 0; i < nb_rows; ++i) {
-          for (int j = 0; j < snp; ++j)
-            keys[static_cast<size_t>(i * snp + j)] = top[static_cast<size_t>((b0 + i * step) * T + j)];
-          if (step > 1) std::copy(x + (b0 + i * step) * d, x + (b0 + i * step + 1) * d, yq.begin() + i * d);
-        }
-        tivf.search_preassigned(nb_rows, step > 1 ? yq.data() : x + b0 * d, kk, keys.data(), coarse.data(), nd.data(),
-                                nb.data(), false, &sp);
-        // Ranks, in y's probe order, of each neighbour's candidate lists (R = not in the first R).
+    for (std::int64_t q0 = 0; q0 < nyq; q0 += kBlock) {
+      const std::int64_t nb_rows = std::min(kBlock, nyq - q0);
+      for (std::int64_t i = 0; i < nb_rows; ++i) {
+        const std::int64_t y = ys[static_cast<size_t>(q0 + i)];
+        std::copy(top.begin() + y * T, top.begin() + y * T + snp, keys.begin() + i * snp);
+        std::copy(x + y * d, x + (y + 1) * d, yq.begin() + i * d);
+      }
+      search_grouped(rows, nb_rows, yq.data(), keys.data(), snp, snp, kk, nb.data(), nd.data());
+      // Ranks, in y's probe order, of each neighbour's candidate lists (R = not in the first R).
 #pragma omp parallel for schedule(static)
-        for (std::int64_t i = 0; i < nb_rows; ++i) {
-          const std::int64_t y = b0 + i * step;
-          const std::int32_t* ty = top.data() + y * T;
-          int used = 0;
-          for (int j = 0; j < kk; ++j) {
-            const idx_t xn = nb[static_cast<size_t>(i * kk + j)];
-            const size_t slot = static_cast<size_t>(i * p.neighbors + used);
-            if (used == p.neighbors) break;
-            if (xn < 0 || xn == y) continue;
-            px[slot] = xn;
-            const std::int32_t* tx = top.data() + xn * T;
-            for (int c = 0; c < L; ++c) {
-              int r = R;
-              for (int t = 0; t < R; ++t)
-                if (ty[t] == tx[c]) {
-                  r = t;
-                  break;
-                }
-              pr[slot * L + c] = static_cast<std::uint16_t>(std::min(r, 65535));
-            }
-            ++used;
+      for (std::int64_t i = 0; i < nb_rows; ++i) {
+        const std::int64_t y = ys[static_cast<size_t>(q0 + i)];
+        const std::int32_t* ty = top.data() + y * T;
+        int used = 0;
+        for (int j = 0; j < kk; ++j) {
+          const idx_t xn = nb[static_cast<size_t>(i * kk + j)];
+          const size_t slot = static_cast<size_t>(i * p.neighbors + used);
+          if (used == p.neighbors) break;
+          if (xn < 0 || xn == y) continue;
+          px[slot] = xn;
+          const std::int32_t* tx = top.data() + xn * T;
+          for (int c = 0; c < L; ++c) {
+            int r = R;
+            for (int t = 0; t < R; ++t)
+              if (ty[t] == tx[c]) {
+                r = t;
+                break;
+              }
+            pr[slot * L + c] = static_cast<std::uint16_t>(std::min(r, 65535));
           }
-          for (; used < p.neighbors; ++used) px[static_cast<size_t>(i * p.neighbors + used)] = -1;
+          ++used;
         }
-        // Accumulate: each thread owns the rows x with x mod threads = its number (no races).
-        const std::int64_t npairs = nb_rows * p.neighbors;
+        for (; used < p.neighbors; ++used) px[static_cast<size_t>(i * p.neighbors + used)] = -1;
+      }
+      // Accumulate: each thread owns the rows x with x mod threads = its number (no races).
+      const std::int64_t npairs = nb_rows * p.neighbors;
 #pragma omp parallel
-        {
-          const int nt = omp_get_num_threads(), me = omp_get_thread_num();
-          for (std::int64_t s = 0; s < npairs; ++s) {
-            const idx_t xn = px[static_cast<size_t>(s)];
-            if (xn < 0 || xn % nt != me) continue;
-            const std::uint16_t* r = pr.data() + s * L;
-            float* bx = benefit.data() + xn * static_cast<std::int64_t>(no);
-            for (size_t o = 0; o < no; ++o) {
-              const int ra = std::min<int>(r[opts[o].a], R);
-              const int rb = opts[o].b < 0 ? R : std::min<int>(r[opts[o].b], R);
-              bx[o] += w[static_cast<size_t>(std::min(ra, rb))];
-            }
+      {
+        const int nt = omp_get_num_threads(), me = omp_get_thread_num();
+        for (std::int64_t s = 0; s < npairs; ++s) {
+          const idx_t xn = px[static_cast<size_t>(s)];
+          if (xn < 0 || xn % nt != me) continue;
+          const std::uint16_t* r = pr.data() + s * L;
+          float* bx = benefit.data() + xn * static_cast<std::int64_t>(no);
+          for (size_t o = 0; o < no; ++o) {
+            const int ra = std::min<int>(r[opts[o].a], R);
+            const int rb = opts[o].b < 0 ? R : std::min<int>(r[opts[o].b], R);
+            const int rc = opts[o].c < 0 ? R : std::min<int>(r[opts[o].c], R);
+            bx[o] += w[static_cast<size_t>(std::min({ra, rb, rc}))];
           }
         }
       }
-    } catch (const faiss::FaissException& e) {
-      FLASHGMM_THROW("neighbors rule: the neighbour search failed: " << e.what());
     }
   }
 
@@ -235,8 +239,10 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
     size_t bo = 0;
     for (size_t o = 0; o < no; ++o) {
       const std::int32_t la = tx[opts[o].a], lb = opts[o].b < 0 ? -1 : tx[opts[o].b];
-      if (la < 0 || (opts[o].b >= 0 && lb < 0)) continue;
-      double c = cost[static_cast<size_t>(la)] + (lb >= 0 ? cost[static_cast<size_t>(lb)] : 0.0);
+      const std::int32_t lc = opts[o].c < 0 ? -1 : tx[opts[o].c];
+      if (la < 0 || (opts[o].b >= 0 && lb < 0) || (opts[o].c >= 0 && lc < 0)) continue;
+      double c = cost[static_cast<size_t>(la)] + (lb >= 0 ? cost[static_cast<size_t>(lb)] : 0.0) +
+                 (lc >= 0 ? cost[static_cast<size_t>(lc)] : 0.0);
       const double v = bx[o] * inv_k - mu * c;
       if (v > best) {
         best = v;
@@ -245,6 +251,7 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
     }
     out[0] = tx[opts[bo].a];
     if (opts[bo].b >= 0) out[1] = tx[opts[bo].b];
+    if (opts[bo].c >= 0) out[2] = tx[opts[bo].c];
   }
 }
 

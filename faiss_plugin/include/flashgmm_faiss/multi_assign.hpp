@@ -22,9 +22,10 @@ enum class SpillRule {
   /// the `spill_fraction` of rows whose best score is smallest relative to ‖r‖² get copies.
   soar,
   /// Reverse-neighbour assignment (the default): the rows of one add() call are their own
-  /// pseudo-queries. For each row y, its `neighbors` nearest rows x (found with a temporary IVF
-  /// over the batch) are the vectors a query at y needs; y probes lists in L2 order. Each row x
-  /// then takes the set of one or two lists, among its `candidates` nearest, that maximises
+  /// pseudo-queries. For each row y, its `neighbors` nearest rows x (exact among the rows of the
+  /// `search_nprobe` lists y probes first, each row in its nearest list) are the vectors a query
+  /// at y needs; y probes lists in L2 order. Each row x then takes the set of one or two lists
+  /// (three with max_copies ≥ 3, from its 8 nearest), among its `candidates` nearest, that maximises
   ///   B/neighbors − cost_weight · Σ π_l / (P̄/nlist),
   /// B = Σ over the rows y that have x among their neighbours of the fraction of probe depths
   /// P ∈ probe_depth·{½, ¾, 1, 3/2} at which y reaches one of the set's lists, π_l = the fraction of
@@ -38,7 +39,7 @@ SpillRule parse_spill_rule(const std::string& s);  // "posterior", "soar", "neig
 
 /// Multi-assignment rule: with the soar and posterior rules every vector goes to its primary list
 /// (the quantizer's first choice) and to at most max_copies − 1 further lists; the neighbors rule
-/// picks one or two lists, the primary one included. Default chosen by experiment
+/// picks one to min(max_copies, 3) lists, the primary one included. Default chosen by experiment
 /// (bench/RESULTS.md): the neighbors rule, fewest distance computations at recall@10 = 0.90 on
 /// GloVe (1.57× k-means vs 1.29× for SOAR) with fewer entries (1.23·N), and at or above k-means
 /// above one probe on clustered synthetic data. The soar defaults (λ = 1, at most half of the rows
