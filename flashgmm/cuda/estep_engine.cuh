@@ -145,6 +145,8 @@ class EstepEngine {
   DeviceArray<float> fused_c_, fused_rowcoef_, fused_logz_, fused_partials_;
   DeviceArray<double> fused_ll_, fused_logz_out_;
   DeviceArray<__nv_bfloat16> fused_feats_;  ///< one segment's bf16 features (kernel 1 → 2)
+  DeviceArray<__nv_bfloat16> fused_tiles_;  ///< the operands tile-major (wgmma log Z kernel)
+  DeviceArray<float> fused_tile_consts_;
   std::int64_t fused_seg_rows_ = 0;
   int fused_kpad_ = 0, fused_fpad_ = 0;
 
