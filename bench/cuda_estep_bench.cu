@@ -600,11 +600,8 @@ int main(int argc, char** argv) {
           // The chunked cuBLAS path that full covariance ran before the fused kernels.
           alternative("FLASHGMM_CUDA_FULL", "chunked", "chunked kernels", "fast-cub", "chunked cuBLAS");
         } else if (!no_alt && r.name.find("fused kernels") != std::string::npos) {
-          // The mma.sync statistics kernel (the default is wgmma on sm_90 for ≤ 128 features).
-          if (s.type == CovarianceType::diag && 2 * s.d > 128)  // default mma.sync there
-            alternative("FLASHGMM_CUDA_WGMMA", "1", "fused kernels", "fast-wg", "wgmma");
-          else
-            alternative("FLASHGMM_CUDA_WGMMA", "0", "fused kernels", "fast-mma", "mma.sync");
+          // The mma.sync kernels (the default on sm_90 is the wgmma pair).
+          alternative("FLASHGMM_CUDA_WGMMA", "0", "fused kernels", "fast-mma", "mma.sync");
           // The opt-in single-pass cluster path (sm_90, spherical, D ≤ 128, K ≤ 2048).
           if (s.type == CovarianceType::spherical && s.d <= 128 && s.k <= 2048)
             alternative("FLASHGMM_CUDA_FUSED", "cluster", "cluster kernels", "fast-cl", "cluster");

@@ -697,17 +697,32 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
     const float* __restrict__ w, int rows_per_split, float* __restrict__ part, WgDesc dk, WgDesc dm) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = StatsShape<FP, BR>;
+  // Parameters (A of ℓᵀ): for features wider than 128 columns from shared memory (core
+  // matrices), which leaves the registers to the products (from registers ptxas serialised the
+  // products there for want of registers, C7511); up to 128 from registers, measured 1–4%
+  // faster than from shared memory with 128-row tiles.
+  constexpr bool AS = FP > 128;
+  constexpr int MLD = AS ? FP : S::LD;  // parameter row stride: core matrices / padded rows
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* xs = reinterpret_cast<bf16*>(smem);  // [4][BR/8][FP/8][8×8]: wgmma core matrices
-  bf16* msm = xs + 4 * BR * S::LD;           // [hi, lo][128][LD]
-  float* scal = reinterpret_cast<float*>(msm + 2 * kCompBlock2 * S::LD);  // [4][3][BR]: ‖y‖², log Z, w
+  bf16* msm = xs + 4 * BR * S::LD;           // [hi, lo][128 components]
+  float* scal = reinterpret_cast<float*>(msm + 2 * kCompBlock2 * MLD);  // [4][3][BR]: ‖y‖², log Z, w
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int comp_base = blockIdx.x * kCompBlock2;
   const int comp0 = comp_base + warp * 16;
   const int begin = blockIdx.y * rows_per_split;
   const int end = min(n, begin + rows_per_split);
 
-  load_block_params<FP, S::LD>(msm, means, kpad, comp_base);
+  if constexpr (AS) {
+    for (int i = threadIdx.x; i < 2 * kCompBlock2 * FP / 8; i += kThreads) {
+      const int part = i / (kCompBlock2 * FP / 8), rem = i % (kCompBlock2 * FP / 8);
+      const int r = rem / (FP / 8), cb = rem % (FP / 8);
+      cp_async_16(msm + part * kCompBlock2 * FP + ((r / 8) * (FP / 8) + cb) * 64 + (r % 8) * 8,
+                  means + std::int64_t(part) * kpad * FP + std::int64_t(comp_base + r) * FP + cb * 8);
+    }
+  } else {
+    load_block_params<FP, S::LD>(msm, means, kpad, comp_base);
+  }
   auto load_rows = [&](int r0, int buf) {
     bf16* dst = xs + buf * BR * S::LD;
     for (int i = threadIdx.x; i < BR * (FP / 8); i += kThreads) {
@@ -732,20 +747,18 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
 #pragma unroll
   for (int i = 0; i < FP / 2; ++i) acc2[i] = 0.0f;
 
-  mma::cp_async_wait<0>();
-  __syncthreads();
-  const bf16* mrow = msm + (warp * 16 + (lane & 15)) * S::LD + 8 * (lane >> 4);
-  const bf16* mrow_lo = mrow + kCompBlock2 * S::LD;
-  std::uint32_t areg[S::kAInRegs ? FP / 16 : 1][4];
-  if constexpr (S::kAInRegs) {
+  // AS: this warpgroup's 64 components start at core-matrix row block 8·(warp / 4).
+  const bf16* mwg = msm + (warp / 4) * 8 * (FP / 8) * 64;
+  std::uint32_t areg[AS ? 1 : FP / 16][4], alo_r[AS ? 1 : FP / 16][4];
+  if constexpr (!AS) {
+    mma::cp_async_wait<0>();  // the parameters (and the first two row tiles) are in
+    __syncthreads();
+    const bf16* mrow = msm + (warp * 16 + (lane & 15)) * S::LD + 8 * (lane >> 4);
 #pragma unroll
-    for (int kk = 0; kk < FP / 16; ++kk) ldsm_x4(areg[kk], mrow + kk * 16);
-  }
-
-  std::uint32_t alo_r[S::kAInRegs ? FP / 16 : 1][4];
-  if constexpr (S::kAInRegs) {
-#pragma unroll
-    for (int kk = 0; kk < FP / 16; ++kk) ldsm_x4(alo_r[kk], mrow_lo + kk * 16);
+    for (int kk = 0; kk < FP / 16; ++kk) {
+      ldsm_x4(areg[kk], mrow + kk * 16);
+      ldsm_x4(alo_r[kk], mrow + kCompBlock2 * S::LD + kk * 16);
+    }
   }
 
   // Software pipeline over row tiles (four buffers, loads two tiles ahead, one barrier per
@@ -769,23 +782,21 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
     const float* lz_s = s_s + BR;
     const float* w_s = lz_s + BR;
 
-    // ℓᵀ (64 components × BR rows) per warpgroup: A = parameters (hi, lo) from registers, B =
-    // the row tile as BR × FP, K-major (feature blocks 2kk, 2kk + 1).
+    // ℓᵀ (64 components × BR rows) per warpgroup: A = parameters (hi, lo) from shared memory,
+    // B = the row tile as BR × FP, K-major (feature blocks 2kk, 2kk + 1).
     float acc1[BR / 2];
     wg::fence();
     if (live) {
 #pragma unroll
       for (int kk = 0; kk < FP / 16; ++kk) {
         const std::uint64_t desc = wg::smem_desc(xt + 2 * kk * 64, dk.lbo, dk.sbo);
-        if constexpr (S::kAInRegs) {
+        if constexpr (AS) {
+          wg::MmaSS<BR>::run(acc1, wg::smem_desc(mwg + 2 * kk * 64, 128, FP * 16), desc, kk > 0);
+          wg::MmaSS<BR>::run(acc1, wg::smem_desc(mwg + kCompBlock2 * FP + 2 * kk * 64, 128, FP * 16),
+                             desc, 1);
+        } else {
           wg::Mma<BR, 0>::run(acc1, areg[kk], desc, kk > 0);
           wg::Mma<BR, 0>::run(acc1, alo_r[kk], desc, 1);
-        } else {
-          std::uint32_t a[4], alo[4];
-          ldsm_x4(a, mrow + kk * 16);
-          ldsm_x4(alo, mrow_lo + kk * 16);
-          wg::Mma<BR, 0>::run(acc1, a, desc, kk > 0);
-          wg::Mma<BR, 0>::run(acc1, alo, desc, 1);
         }
       }
     }
@@ -931,10 +942,10 @@ int feature_pad(const DeviceModel& m) {
   return (f + 31) / 32 * 32;
 }
 
-// The wgmma statistics kernel runs on sm_90 devices (compiled for sm_90a) for feature widths up
-// to 128, where it measured 4–6% faster than the mma.sync kernel with bitwise equal results;
-// wider features (diag with D > 64) keep the mma.sync kernel (the wgmma one measured 9–12%
-// slower there: out of registers). FLASHGMM_CUDA_WGMMA=0 / 1 forces either (for comparisons).
+// On sm_90 devices (compiled for sm_90a) the wgmma kernels run: the statistics kernel for every
+// feature width, the log Z kernel up to 128 columns (H100: 1.4–1.5× faster than the mma.sync
+// pair for spherical, 1.09× for diagonal D = 96, 128). FLASHGMM_CUDA_WGMMA=0 forces the
+// mma.sync kernels (comparisons, tests).
 bool use_wgmma(int fp) {
   static const bool sm90 = [] {
     int dev = 0, major = 0;
@@ -948,14 +959,15 @@ bool use_wgmma(int fp) {
   if (!sm90) return false;
   const char* e = std::getenv("FLASHGMM_CUDA_WGMMA");
   if (e && *e == '0') return false;
-  if (e && *e == '1') return true;
-  return fp <= 128;
+  (void)fp;
+  return true;
 }
 
 template <int FP>
 struct FusedLauncher {
   static constexpr int MW = FP <= 128 ? 2 : 1;
   static constexpr int BR = FP <= 128 ? 64 : 32;
+  static constexpr int BRW = BR;  // rows per tile of the wgmma statistics kernel (128: no faster)
   using L1 = LogzShape<FP, MW>;
   using L2 = StatsShape<FP, BR>;
 
@@ -1018,21 +1030,24 @@ struct FusedLauncher {
     rps = (rps + BR - 1) / BR * BR;
     dim3 grid(kpad / kCompBlock2, splits);
     if (use_wgmma(FP)) {
-      // Four row-tile buffers instead of two (the pipelined loop).
-      constexpr std::size_t wg_smem = L2::smem + 2 * (std::size_t(BR) * L2::LD * 2 + 3 * BR * 4);
+      // Four row-tile buffers of BRW rows, the parameters as unpadded core matrices.
+      using LW = StatsShape<FP, BRW>;
+      constexpr std::size_t wg_smem = 4 * (std::size_t(BRW) * LW::LD * 2 + 3 * BRW * 4) +
+                                      2 * std::size_t(kCompBlock2) * (FP > 128 ? FP : LW::LD) * 2;
       static bool configured = false;
       if (!configured) {
-        FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(stats_kernel_wg<FP, BR>,
+        FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(stats_kernel_wg<FP, BRW>,
                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                  int(wg_smem)));
         configured = true;
       }
+      rps = (rps + BRW - 1) / BRW * BRW;
       // Core matrices of the row tile: 128 bytes each, feature blocks adjacent, row blocks FP·16
       // bytes apart. Without swizzling the descriptor's leading offset is the stride along K and
       // the stride offset the one along M/N, for both majors (checked on an H100: the other
       // three assignments fail the E-step tests).
       const WgDesc dk{128, FP * 16}, dm{FP * 16, 128};
-      stats_kernel_wg<FP, BR><<<grid, kThreads, wg_smem, s>>>(feats, sq, n, means, c, rc, kpad, lz,
+      stats_kernel_wg<FP, BRW><<<grid, kThreads, wg_smem, s>>>(feats, sq, n, means, c, rc, kpad, lz,
                                                               w, rps, part, dk, dm);
     } else {
       stats_kernel<FP, BR><<<grid, kThreads, L2::smem, s>>>(feats, sq, n, means, c, rc, kpad, lz, w,
