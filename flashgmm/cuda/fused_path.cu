@@ -39,6 +39,30 @@ constexpr int kCompTile1 = 64;    // components per shared-memory tile in logz_k
 constexpr int kCompBlock2 = 128;  // components per block in stats_kernel (16 per warp)
 constexpr float kPadLogit = -1e30f;
 
+// Where kernel 1 leaves row gr's features f[c..c+8) for kernel 2. Row-major for the mma.sync
+// statistics kernel; for the wgmma one ("tiled") 64-row tiles of 8×8 core matrices, so that any
+// 32- or 64-row tile starting at row r0 is the contiguous block at r0·FP (one bulk copy).
+template <int FP>
+__device__ __forceinline__ bf16* feature_slot(bf16* feats, bool tiled, std::int64_t gr, int c) {
+  if (!tiled) return feats + gr * FP + c;
+  const int rt = int(gr & 63);
+  return feats + (gr - rt) * FP + ((rt >> 3) * (FP / 8) + c / 8) * 64 + (rt & 7) * 8;
+}
+
+// Row scalars for kernel 2: ‖y‖² (and, tiled, w·[row < n] and log Z = +max past n, for every
+// row up to npad, the row count rounded up to 64, so that kernel 2 copies whole tiles).
+__device__ __forceinline__ void store_row_scalars(std::int64_t gr, int n, int npad, bool tiled,
+                                                  float s2, const float* __restrict__ w,
+                                                  float* __restrict__ sq, float* __restrict__ wz,
+                                                  float* __restrict__ logz) {
+  if (gr < n) {
+    sq[gr] = s2;
+    if (tiled) wz[gr] = w ? w[gr] : 1.0f;
+  } else if (tiled && gr < npad) {
+    sq[gr] = 0.0f, wz[gr] = 0.0f, logz[gr] = FLT_MAX;
+  }
+}
+
 // ---------------------------------------------------------------- kernel 1: log Z per row
 template <int FP, int MW>
 struct LogzShape {
@@ -54,7 +78,8 @@ __global__ void __launch_bounds__(kThreads) logz_kernel(
     const bf16* __restrict__ means, const float* __restrict__ cpad,
     const float* __restrict__ rowcoef, int kpad, const float* __restrict__ w,
     float* __restrict__ logz, double* __restrict__ logz_out, double* __restrict__ block_ll,
-    bf16* __restrict__ feats, float* __restrict__ sq) {
+    bf16* __restrict__ feats, float* __restrict__ sq, bool tiled, int npad,
+    float* __restrict__ wz) {
   using S = LogzShape<FP, MW>;
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* xs = reinterpret_cast<bf16*>(smem);
@@ -128,12 +153,12 @@ __global__ void __launch_bounds__(kThreads) logz_kernel(
   // The statistics kernel reads these features instead of converting the rows again.
   for (int i = threadIdx.x; i < S::BM * (FP / 8); i += kThreads) {
     const int r = i / (FP / 8), c = (i % (FP / 8)) * 8;
-    if (row0 + r < n)
-      *reinterpret_cast<uint4*>(feats + (row0 + r) * FP + c) =
+    if (row0 + r < (tiled ? npad : n))
+      *reinterpret_cast<uint4*>(feature_slot<FP>(feats, tiled, row0 + r, c)) =
           *reinterpret_cast<const uint4*>(xs + r * S::LD + c);
   }
   for (int r = threadIdx.x; r < S::BM; r += kThreads)
-    if (row0 + r < n) sq[row0 + r] = srow[r];
+    store_row_scalars(row0 + r, n, npad, tiled, srow[r], w, sq, wz, logz);
 
   std::uint32_t a[MW][FP / 16][4];
 #pragma unroll
@@ -287,7 +312,8 @@ __global__ void __launch_bounds__(512, 1) logz_kernel_wg(
     const bf16* __restrict__ ptiles, const float* __restrict__ ctiles, int kpad,
     const float* __restrict__ w,
     float* __restrict__ logz, double* __restrict__ logz_out, double* __restrict__ block_ll,
-    bf16* __restrict__ feats, float* __restrict__ sq) {
+    bf16* __restrict__ feats, float* __restrict__ sq, bool tiled, int npad,
+    float* __restrict__ wz) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = LogzWgShape<FP>;
   constexpr int NT = S::NT_, R = S::R_;
@@ -368,11 +394,13 @@ __global__ void __launch_bounds__(512, 1) logz_kernel_wg(
   __syncwarp();
   for (int i = lane; i < 16 * (FP / 8); i += 32) {
     const int r = warp * 16 + i / (FP / 8), c = (i % (FP / 8)) * 8;
-    if (row0 + r < n)
-      *reinterpret_cast<uint4*>(feats + (row0 + r) * FP + c) =
+    if (row0 + r < (tiled ? npad : n))
+      *reinterpret_cast<uint4*>(feature_slot<FP>(feats, tiled, row0 + r, c)) =
           *reinterpret_cast<const uint4*>(xs + r * S::LD + c);
   }
-  if (lane < 16 && row0 + warp * 16 + lane < n) sq[row0 + warp * 16 + lane] = srow[warp * 16 + lane];
+  if (lane < 16)
+    store_row_scalars(row0 + warp * 16 + lane, n, npad, tiled, srow[warp * 16 + lane], w, sq, wz,
+                      logz);
   std::uint32_t a[FP / 16][4];
 #pragma unroll
   for (int kk = 0; kk < FP / 16; ++kk)
@@ -694,7 +722,7 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
     const bf16* __restrict__ feats, const float* __restrict__ sq, int n,
     const bf16* __restrict__ means, const float* __restrict__ cpad,
     const float* __restrict__ rowcoef, int kpad, const float* __restrict__ logz,
-    const float* __restrict__ w, int rows_per_split, float* __restrict__ part, WgDesc dk, WgDesc dm) {
+    const float* __restrict__ wz, int rows_per_split, float* __restrict__ part, WgDesc dk, WgDesc dm) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = StatsShape<FP, BR>;
   // Parameters (A of ℓᵀ): for features wider than 128 columns from shared memory (core
@@ -705,8 +733,10 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
   constexpr int MLD = AS ? FP : S::LD;  // parameter row stride: core matrices / padded rows
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* xs = reinterpret_cast<bf16*>(smem);  // [4][BR/8][FP/8][8×8]: wgmma core matrices
-  bf16* msm = xs + 4 * BR * S::LD;           // [hi, lo][128 components]
-  float* scal = reinterpret_cast<float*>(msm + 2 * kCompBlock2 * MLD);  // [4][3][BR]: ‖y‖², log Z, w
+  bf16* msm = xs + 4 * BR * FP;              // [hi, lo][128 components]
+  float* scal = reinterpret_cast<float*>(msm + 2 * kCompBlock2 * MLD);  // [4][‖y‖², log Z, w][BR]
+  std::uint64_t* full = reinterpret_cast<std::uint64_t*>(scal + 4 * 3 * BR);  // [4]
+  std::uint64_t* empty = full + 4;                                             // [4]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int comp_base = blockIdx.x * kCompBlock2;
   const int comp0 = comp_base + warp * 16;
@@ -723,22 +753,29 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
   } else {
     load_block_params<FP, S::LD>(msm, means, kpad, comp_base);
   }
-  auto load_rows = [&](int r0, int buf) {
-    bf16* dst = xs + buf * BR * S::LD;
-    for (int i = threadIdx.x; i < BR * (FP / 8); i += kThreads) {
-      const int r = i / (FP / 8), cb = i % (FP / 8);
-      const bool ok = r0 + r < end;
-      cp_async_16_zfill(dst + ((r / 8) * (FP / 8) + cb) * 64 + (r % 8) * 8,
-                        feats + std::int64_t(ok ? r0 + r : 0) * FP + cb * 8, ok);
+  mma::cp_async_commit();
+  if (threadIdx.x == 0) {
+    for (int i = 0; i < 4; ++i) {
+      sm90::mbar_init(full + i, 1);
+      sm90::mbar_init(empty + i, kWarps);
     }
-    load_row_scalars<BR>(scal + buf * 3 * BR, r0, end, sq, logz, w);
-    mma::cp_async_commit();
+    sm90::mbar_init_fence();
+  }
+  // Thread 0 only: row tile `it` (rows r0..) → buffer it % 4 by the copy engine (kernel 1 left
+  // the features tiled and the row scalars padded), once every warp is done with tile it − 4.
+  auto produce = [&](int it, int r0) {
+    const int slot = it % 4;
+    if (it >= 4) {
+      sm90::mbar_wait(empty + slot, (it / 4 - 1) & 1);
+      wg::fence_proxy_async();
+    }
+    sm90::mbar_arrive_expect_tx(full + slot, BR * FP * 2 + 3 * BR * 4);
+    sm90::bulk_copy_g2s(xs + slot * BR * FP, feats + std::int64_t(r0) * FP, BR * FP * 2, full + slot);
+    float* sc = scal + slot * 3 * BR;
+    sm90::bulk_copy_g2s(sc, sq + r0, BR * 4, full + slot);
+    sm90::bulk_copy_g2s(sc + BR, logz + r0, BR * 4, full + slot);
+    sm90::bulk_copy_g2s(sc + 2 * BR, wz + r0, BR * 4, full + slot);
   };
-  // Two row tiles ahead (the parameters ride in the first group).
-  if (begin < end) load_rows(begin, 0);
-  else mma::cp_async_commit();
-  if (begin + BR < end) load_rows(begin + BR, 1);
-  else mma::cp_async_commit();
 
   const float cc[2] = {cpad[comp0 + g], cpad[comp0 + g + 8]};
   const float rc[2] = {rowcoef[comp0 + g], rowcoef[comp0 + g + 8]};
@@ -749,10 +786,15 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
 
   // AS: this warpgroup's 64 components start at core-matrix row block 8·(warp / 4).
   const bf16* mwg = msm + (warp / 4) * 8 * (FP / 8) * 64;
+  mma::cp_async_wait<0>();  // the parameters are in (and the barriers initialised)
+  wg::fence_proxy_async();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    if (begin < end) produce(0, begin);
+    if (begin + BR < end) produce(1, begin + BR);
+  }
   std::uint32_t areg[AS ? 1 : FP / 16][4], alo_r[AS ? 1 : FP / 16][4];
   if constexpr (!AS) {
-    mma::cp_async_wait<0>();  // the parameters (and the first two row tiles) are in
-    __syncthreads();
     const bf16* mrow = msm + (warp * 16 + (lane & 15)) * S::LD + 8 * (lane >> 4);
 #pragma unroll
     for (int kk = 0; kk < FP / 16; ++kk) {
@@ -761,23 +803,18 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
     }
   }
 
-  // Software pipeline over row tiles (four buffers, loads two tiles ahead, one barrier per
-  // tile): iteration `it` issues ℓᵀ of tile it and Σ r·f of tile it − 1 back to back, waits
-  // for the first, and computes tile it's responsibilities while the tensor cores run the
-  // second. One extra iteration drains.
+  // Software pipeline over row tiles (four buffers, loads two tiles ahead, no block barrier:
+  // full/empty mbarriers): iteration `it` issues ℓᵀ of tile it and Σ r·f of tile it − 1 back to
+  // back, waits for the first, and computes tile it's responsibilities while the tensor cores
+  // run the second; then tile it − 1 is released. One extra iteration drains.
   std::uint32_t ra[BR / 16][4];
   int it = 0;
   for (int r0 = begin; r0 < end + BR; r0 += BR, ++it) {
     const bool live = r0 < end;
     const int b = it % 4, bp = (it + 3) % 4;
-    mma::cp_async_wait<1>();  // tile it is in (tile it + 1 may still be in flight)
-    wg::fence_proxy_async();  // this thread's cp.async rows, before wgmma reads them
-    // Every thread's rows of tile it are visible, and every warpgroup is done with iteration
-    // it − 1, so buffer (it + 2) % 4 (tile it − 2) can be refilled.
-    __syncthreads();
-    if (r0 + 2 * BR < end) load_rows(r0 + 2 * BR, (it + 2) % 4);
-    else mma::cp_async_commit();
-    const bf16* xt = xs + b * BR * S::LD;
+    if (threadIdx.x == 0 && r0 + 2 * BR < end) produce(it + 2, r0 + 2 * BR);
+    if (live) sm90::mbar_wait(full + b, (it / 4) & 1);
+    const bf16* xt = xs + b * BR * FP;
     const float* s_s = scal + b * 3 * BR;
     const float* lz_s = s_s + BR;
     const float* w_s = lz_s + BR;
@@ -804,7 +841,7 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
     // Σ r·f of the previous tile: the accumulator layout of ℓᵀ is the A-fragment layout of rᵀ
     // (k = rows); B = that tile as BR × FP, N-major (row blocks 2j, 2j + 1).
     if (it > 0) {
-      const bf16* xq = xs + bp * BR * S::LD;
+      const bf16* xq = xs + bp * BR * FP;
 #pragma unroll
       for (int j = 0; j < BR / 16; ++j)
         wg::Mma<FP, 1>::run(acc2, ra[j], wg::smem_desc(xq + 2 * j * (FP / 8) * 64, dm.lbo, dm.sbo), 1);
@@ -832,6 +869,10 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
       }
     }
     wg::wait_all();  // Σ r·f of tile it − 1 is done: ra and its buffer are free
+    if (it > 0) {
+      __syncwarp();
+      if (lane == 0) sm90::mbar_arrive(empty + bp);
+    }
     if (live) {
 #pragma unroll
       for (int j = 0; j < BR / 16; ++j)
@@ -974,7 +1015,8 @@ struct FusedLauncher {
   static void logz(cudaStream_t s, const float* x, int n, int d, bool diag, const float* center,
                    const bf16* means, const float* c, const float* rc, const bf16* ptiles,
                    const float* ctiles, int kpad, const float* w, float* lz, double* lz_out,
-                   double* block_ll, bf16* feats, float* sq) {
+                   double* block_ll, bf16* feats, float* sq, bool tiled, float* wz) {
+    const int npad = (n + 63) / 64 * 64;
     if constexpr (FP <= 128) {
       if (ptiles) {
         using W = LogzWgShape<FP>;
@@ -986,7 +1028,8 @@ struct FusedLauncher {
           configured_wg = true;
         }
         logz_kernel_wg<FP><<<(n + W::BM - 1) / W::BM, W::kThreadsWg, W::smem, s>>>(
-            x, n, d, diag, center, ptiles, ctiles, kpad, w, lz, lz_out, block_ll, feats, sq);
+            x, n, d, diag, center, ptiles, ctiles, kpad, w, lz, lz_out, block_ll, feats, sq, tiled,
+            npad, wz);
         FLASHGMM_CUDA_CHECK_LAUNCH();
         return;
       }
@@ -1000,7 +1043,8 @@ struct FusedLauncher {
     }
     const int blocks = (n + L1::BM - 1) / L1::BM;
     logz_kernel<FP, MW><<<blocks, kThreads, L1::smem, s>>>(
-        x, n, d, diag, center, means, c, rc, kpad, w, lz, lz_out, block_ll, feats, sq);
+        x, n, d, diag, center, means, c, rc, kpad, w, lz, lz_out, block_ll, feats, sq, tiled, npad,
+        wz);
     FLASHGMM_CUDA_CHECK_LAUNCH();
   }
   /// Blocks (= block log-likelihoods) of the log Z kernel that logz() launches for n rows.
@@ -1025,15 +1069,16 @@ struct FusedLauncher {
   }
   static void stats(cudaStream_t s, const bf16* feats, const float* sq, int n, const bf16* means,
                     const float* c, const float* rc, int kpad, const float* lz, const float* w,
-                    int splits, float* part) {
+                    const float* wz, int splits, float* part) {
     int rps = (n + splits - 1) / splits;
     rps = (rps + BR - 1) / BR * BR;
     dim3 grid(kpad / kCompBlock2, splits);
     if (use_wgmma(FP)) {
       // Four row-tile buffers of BRW rows, the parameters as unpadded core matrices.
       using LW = StatsShape<FP, BRW>;
-      constexpr std::size_t wg_smem = 4 * (std::size_t(BRW) * LW::LD * 2 + 3 * BRW * 4) +
-                                      2 * std::size_t(kCompBlock2) * (FP > 128 ? FP : LW::LD) * 2;
+      constexpr std::size_t wg_smem = 4 * (std::size_t(BRW) * FP * 2 + 3 * BRW * 4) +
+                                      2 * std::size_t(kCompBlock2) * (FP > 128 ? FP : LW::LD) * 2 +
+                                      8 * 8;  // + mbarriers
       static bool configured = false;
       if (!configured) {
         FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(stats_kernel_wg<FP, BRW>,
@@ -1048,7 +1093,7 @@ struct FusedLauncher {
       // three assignments fail the E-step tests).
       const WgDesc dk{128, FP * 16}, dm{FP * 16, 128};
       stats_kernel_wg<FP, BRW><<<grid, kThreads, wg_smem, s>>>(feats, sq, n, means, c, rc, kpad, lz,
-                                                              w, rps, part, dk, dm);
+                                                              wz, rps, part, dk, dm);
     } else {
       stats_kernel<FP, BR><<<grid, kThreads, L2::smem, s>>>(feats, sq, n, means, c, rc, kpad, lz, w,
                                                            rps, part);
@@ -1096,7 +1141,8 @@ std::int64_t EstepEngine::fused_workspace_bytes(std::int64_t rows) const {
   const std::int64_t kpad = (model_.k + kCompBlock2 - 1) / kCompBlock2 * kCompBlock2;
   const std::int64_t splits = std::min<std::int64_t>(
       std::max<std::int64_t>(1, 2 * sm_count_ / (kpad / kCompBlock2)), (seg + 31) / 32);
-  return seg * (2 * fp + 8) + (seg / 64 + 1) * 8 + splits * kpad * (fp + 2) * 4;
+  const std::int64_t seg_pad = (seg + 63) / 64 * 64;
+  return seg_pad * (2 * fp + 12) + (seg / 64 + 1) * 8 + splits * kpad * (fp + 2) * 4;
 }
 
 void EstepEngine::prepare_fused_params() {
@@ -1140,9 +1186,11 @@ void EstepEngine::run_fused(const float* x, const float* w, std::int64_t n, cons
   const std::int64_t seg = std::min(n, segment_rows(fp));
   dispatch_fp(fp, [&](auto launcher) {
     using Lz = decltype(launcher);
-    const std::int64_t seg_pad = (seg + 63) / 64 * 64;  // 16-byte aligned halves
-    fused_logz_.grow(mem_, std::size_t(seg_pad) * 2, "fused log Z and row norms");
-    fused_feats_.grow(mem_, std::size_t(seg) * fp, "fused bf16 features");
+    // [log Z | ‖y‖² | w] per row, each padded to whole 64-row tiles (bulk copies of kernel 2).
+    const std::int64_t seg_pad = (seg + 63) / 64 * 64;
+    const bool tiled = use_wgmma(fp);
+    fused_logz_.grow(mem_, std::size_t(seg_pad) * 3, "fused log Z, row norms and weights");
+    fused_feats_.grow(mem_, std::size_t(seg_pad) * fp, "fused bf16 features");
     fused_ll_.grow(mem_, std::size_t(Lz::blocks1(int(seg), !fused_tiles_.empty())), "fused block log-likelihoods");
     const int splits = Lz::splits(int(seg), kpad, sm_count_);
     const std::size_t npart = std::size_t(splits) * kpad * (fp + 2);
@@ -1153,6 +1201,7 @@ void EstepEngine::run_fused(const float* x, const float* w, std::int64_t n, cons
     if (rows.log_z) fused_logz_out_.grow(mem_, std::size_t(seg), "fused log Z output");
     float* lz = fused_logz_.get();
     float* sq = lz + seg_pad;
+    float* wz = sq + seg_pad;
     for (std::int64_t b = 0; b < n; b += seg) {
       const int cnt = int(std::min(seg, n - b));
       const float* wb = w ? w + b : nullptr;
@@ -1160,11 +1209,11 @@ void EstepEngine::run_fused(const float* x, const float* w, std::int64_t n, cons
                fused_c_.get(), fused_rowcoef_.get(), fused_tiles_.empty() ? nullptr : fused_tiles_.get(),
                fused_tile_consts_.get(), kpad, wb, lz,
                rows.log_z ? fused_logz_out_.get() : nullptr, fused_ll_.get(), fused_feats_.get(),
-               sq);
+               sq, tiled, wz);
       if (want_stats) {
         sum_into(acc_ll_.get(), fused_ll_.get(), Lz::blocks1(cnt, !fused_tiles_.empty()), stream_);
         Lz::stats(stream_, fused_feats_.get(), sq, cnt, fused_means_.get(), fused_c_.get(),
-                  fused_rowcoef_.get(), kpad, lz, wb, std::min(splits, Lz::splits(cnt, kpad, sm_count_)),
+                  fused_rowcoef_.get(), kpad, lz, wb, wz, std::min(splits, Lz::splits(cnt, kpad, sm_count_)),
                   fused_partials_.get());
       }
       if (rows.log_z) {
