@@ -57,6 +57,8 @@ void MultiAssignParams::validate() const {
                  "MultiAssignParams::candidates must be <= 64 with the neighbors rule, got " << candidates);
   FLASHGMM_CHECK(std::isfinite(cost_weight) && cost_weight >= 0.0f,
                  "MultiAssignParams::cost_weight must be finite and >= 0, got " << cost_weight);
+  FLASHGMM_CHECK(max_entries_ratio == 0.0f || (std::isfinite(max_entries_ratio) && max_entries_ratio >= 1.0f),
+                 "MultiAssignParams::max_entries_ratio must be 0 (no bound) or in [1, inf), got " << max_entries_ratio);
   FLASHGMM_CHECK(probe_depth == 0 || probe_depth >= 2, "MultiAssignParams::probe_depth must be 0 (automatic) or >= 2, got "
                                                            << probe_depth);
   FLASHGMM_CHECK(pseudo_query_fraction > 0.0f && pseudo_query_fraction <= 1.0f,

@@ -86,10 +86,19 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
   const int m = p.max_copies;
   if (n == 0) return;
   if (n < min_neighbor_batch(K) || K < 2) {  // too few rows to stand for the queries: soar
+    // with at most two lists (soar's own default), written with this call's stride m
     MultiAssignParams q = p;
     q.rule = SpillRule::soar;
+    q.max_copies = std::min(m, 2);
     q.candidates = std::max(q.candidates, q.max_copies);
-    assign_lists_soar(quantizer, x, n, q, lists);
+    if (q.max_copies == m) {
+      assign_lists_soar(quantizer, x, n, q, lists);
+      return;
+    }
+    std::vector<idx_t> two(static_cast<size_t>(n * q.max_copies));
+    assign_lists_soar(quantizer, x, n, q, two.data());
+    for (std::int64_t i = 0; i < n; ++i)
+      for (int j = 0; j < m; ++j) lists[i * m + j] = j < q.max_copies ? two[static_cast<size_t>(i * q.max_copies + j)] : -1;
     return;
   }
   const idx_t d = quantizer.d;
@@ -109,7 +118,7 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
     depths.push_back(static_cast<int>(std::clamp<double>(std::lround(f * depth), 1, static_cast<double>(K))));
   const int R = *std::max_element(depths.begin(), depths.end());  // ranks ≥ R earn nothing
   const int L = static_cast<int>(std::min<idx_t>(p.candidates, K));
-  const int snp = static_cast<int>(std::min<idx_t>(K, p.search_nprobe > 0 ? p.search_nprobe : 2 * depth));
+  const int snp = static_cast<int>(std::min<idx_t>(K, p.search_nprobe > 0 ? p.search_nprobe : 4 * depth));
   const int T = std::max({R, L, snp});
   // Pseudo-queries: every row, or every step-th (pseudo_query_fraction < 1: the neighbour search,
   // which dominates the cost, shrinks by the same factor).
@@ -228,30 +237,56 @@ void assign_lists_neighbors(const faiss::Index& quantizer, const float* x, std::
   // Choice per row: benefit per neighbour minus the weighted scan cost of the lists taken.
   // Per pseudo-query neighbour; with every step-th row a pseudo-query, each counts step times.
   const double inv_k = static_cast<double>(step) / p.neighbors;
-  const double mu = p.cost_weight;
+  std::vector<std::uint16_t> choice(static_cast<size_t>(n));
+  auto choose = [&](double mu) {  // each row's best option at cost weight mu; returns the entries
+    std::int64_t entries = 0;
+#pragma omp parallel for schedule(static) reduction(+ : entries)
+    for (std::int64_t i = 0; i < n; ++i) {
+      const std::int32_t* tx = top.data() + i * T;
+      const float* bx = benefit.data() + i * static_cast<std::int64_t>(no);
+      double best = -std::numeric_limits<double>::infinity();
+      size_t bo = 0;
+      for (size_t o = 0; o < no; ++o) {
+        const std::int32_t la = tx[opts[o].a], lb = opts[o].b < 0 ? -1 : tx[opts[o].b];
+        const std::int32_t lc = opts[o].c < 0 ? -1 : tx[opts[o].c];
+        if (la < 0 || (opts[o].b >= 0 && lb < 0) || (opts[o].c >= 0 && lc < 0)) continue;
+        double c = cost[static_cast<size_t>(la)] + (lb >= 0 ? cost[static_cast<size_t>(lb)] : 0.0) +
+                   (lc >= 0 ? cost[static_cast<size_t>(lc)] : 0.0);
+        const double v = bx[o] * inv_k - mu * c;
+        if (v > best) {
+          best = v;
+          bo = o;
+        }
+      }
+      choice[static_cast<size_t>(i)] = static_cast<std::uint16_t>(bo);
+      entries += 1 + (opts[bo].b >= 0) + (opts[bo].c >= 0);
+    }
+    return entries;
+  };
+  // The entry budget: when cost_weight leaves more than max_entries_ratio·n entries, the smallest
+  // weight (bisection, to 0.5 %) that fits: the same trade-off, priced higher.
+  const double budget = p.max_entries_ratio > 0 ? static_cast<double>(p.max_entries_ratio) * static_cast<double>(n)
+                                                : std::numeric_limits<double>::infinity();
+  double mu = p.cost_weight;
+  if (static_cast<double>(choose(mu)) > budget) {
+    double lo = mu, hi = std::max(2.0 * mu, 1e-3);
+    while (static_cast<double>(choose(hi)) > budget && hi < 1e6) lo = hi, hi *= 2;
+    while (hi - lo > 0.005 * hi) {
+      const double mid = 0.5 * (lo + hi);
+      (static_cast<double>(choose(mid)) > budget ? lo : hi) = mid;
+    }
+    mu = hi;
+    choose(mu);
+  }
 #pragma omp parallel for schedule(static)
   for (std::int64_t i = 0; i < n; ++i) {
     idx_t* out = lists + i * m;
     std::fill(out, out + m, idx_t(-1));
     const std::int32_t* tx = top.data() + i * T;
-    const float* bx = benefit.data() + i * static_cast<std::int64_t>(no);
-    double best = -std::numeric_limits<double>::infinity();
-    size_t bo = 0;
-    for (size_t o = 0; o < no; ++o) {
-      const std::int32_t la = tx[opts[o].a], lb = opts[o].b < 0 ? -1 : tx[opts[o].b];
-      const std::int32_t lc = opts[o].c < 0 ? -1 : tx[opts[o].c];
-      if (la < 0 || (opts[o].b >= 0 && lb < 0) || (opts[o].c >= 0 && lc < 0)) continue;
-      double c = cost[static_cast<size_t>(la)] + (lb >= 0 ? cost[static_cast<size_t>(lb)] : 0.0) +
-                 (lc >= 0 ? cost[static_cast<size_t>(lc)] : 0.0);
-      const double v = bx[o] * inv_k - mu * c;
-      if (v > best) {
-        best = v;
-        bo = o;
-      }
-    }
-    out[0] = tx[opts[bo].a];
-    if (opts[bo].b >= 0) out[1] = tx[opts[bo].b];
-    if (opts[bo].c >= 0) out[2] = tx[opts[bo].c];
+    const Option& o = opts[choice[static_cast<size_t>(i)]];
+    out[0] = tx[o.a];
+    if (o.b >= 0) out[1] = tx[o.b];
+    if (o.c >= 0) out[2] = tx[o.c];
   }
 }
 

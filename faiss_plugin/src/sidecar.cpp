@@ -75,6 +75,7 @@ std::vector<std::uint8_t> encode_sidecar(const Sidecar& s) {
   pl.put<std::int32_t>(s.assign.search_nprobe);
   pl.put<float>(s.assign.pseudo_query_fraction);
   pl.put<std::int64_t>(s.assign.neighbors_batch_rows);  // version 4
+  pl.put<float>(s.assign.max_entries_ratio);  // version 5
   pl.put<std::int32_t>(static_cast<std::int32_t>(s.routing.order));
   pl.put<double>(s.routing.probe_mass);
   pl.put<double>(s.routing.temperature);
@@ -140,6 +141,7 @@ Sidecar decode_sidecar(const std::uint8_t* data, std::size_t size, const std::st
       s.assign.search_nprobe = r.get<std::int32_t>();
       s.assign.pseudo_query_fraction = r.get<float>();
       if (version >= 4) s.assign.neighbors_batch_rows = r.get<std::int64_t>();
+      s.assign.max_entries_ratio = version >= 5 ? r.get<float>() : 0.0f;
     }
   } else {
     s.assign.rule = SpillRule::posterior;  // the only rule version 1 knew

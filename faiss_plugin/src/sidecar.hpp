@@ -6,6 +6,7 @@
 //    f32 spill_threshold (spill_ratio is folded into it: not stored)]
 //   [version ≥ 3: i32 neighbors, f32 cost_weight, i32 probe_depth, i32 search_nprobe,
 //    f32 pseudo_query_fraction]
+//   [version ≥ 4: i64 neighbors_batch_rows] [version ≥ 5: f32 max_entries_ratio]
 //   i32 routing.order, f64 probe_mass, f64 temperature, i32 min_probes,
 //   u64 centroid fingerprint (FNV-1a-64 of the quantizer's float centroids),
 //   u64 model bytes, serialize_model(model)
@@ -21,7 +22,9 @@
 
 namespace flashgmm::ivf {
 
-constexpr std::uint32_t kSidecarVersion = 4;  // 1 (posterior rule), 2 (no neighbors rule), 3 (no neighbors batch bound) are still read
+// 1 (posterior rule), 2 (no neighbors rule), 3 (no neighbors batch bound), 4 (no entry budget:
+// read as max_entries_ratio 0, the rule they were built with) are still read
+constexpr std::uint32_t kSidecarVersion = 5;
 
 struct Sidecar {
   std::int32_t dim = 0;

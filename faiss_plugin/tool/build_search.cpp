@@ -35,6 +35,7 @@ flashgmm::ivf::GmmIvfParams make_params(const GmmOptions& o) {
   p.assign.cost_weight = o.cost_weight;
   p.assign.probe_depth = o.probe_depth;
   p.assign.search_nprobe = o.search_nprobe;
+  p.assign.max_entries_ratio = o.max_entries;
   p.assign.pseudo_query_fraction = o.pseudo_queries;
   p.centroid_niter = o.centroid_niter;
   p.centroid_max_points_per_centroid = o.centroid_max_points;

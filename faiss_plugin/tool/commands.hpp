@@ -28,6 +28,7 @@ struct GmmOptions {
   float cost_weight = flashgmm::ivf::MultiAssignParams().cost_weight;
   int probe_depth = flashgmm::ivf::MultiAssignParams().probe_depth;
   int search_nprobe = flashgmm::ivf::MultiAssignParams().search_nprobe;
+  float max_entries = flashgmm::ivf::MultiAssignParams().max_entries_ratio;
   float pseudo_queries = flashgmm::ivf::MultiAssignParams().pseudo_query_fraction;
   int centroid_niter = flashgmm::ivf::GmmIvfParams().centroid_niter;
   int centroid_max_points = flashgmm::ivf::GmmIvfParams().centroid_max_points_per_centroid;

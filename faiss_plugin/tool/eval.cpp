@@ -322,7 +322,8 @@ int run_eval(const EvalOptions& o) {
   flashgmm::ivf::MultiAssignParams kap = gp.assign;
   if (gp.assign.rule != flashgmm::ivf::SpillRule::soar) kap = flashgmm::ivf::MultiAssignParams();
   kap.rule = flashgmm::ivf::SpillRule::soar;
-  kap.max_copies = std::max(2, gp.assign.max_copies);
+  // soar's own default of two lists unless soar is the rule being evaluated
+  kap.max_copies = gp.assign.rule == flashgmm::ivf::SpillRule::soar ? std::max(2, gp.assign.max_copies) : 2;
   kap.candidates = std::max(kap.candidates, kap.max_copies);
   if (kap.spill_threshold <= 0) {  // one threshold for all rows, from an evenly strided sample
     const idx_t step = std::max<idx_t>(1, n / 65536);

@@ -56,7 +56,10 @@ void add_gmm_options(CLI::App* app, GmmOptions& g) {
   app->add_option("--probe-depth", g.probe_depth, "neighbors rule: central probe depth (0 = nlist/64)")
       ->capture_default_str();
   app->add_option("--search-nprobe", g.search_nprobe,
-                  "neighbors rule: lists probed by the neighbour search over the rows (0 = 2 x probe depth)")
+                  "neighbors rule: lists probed by the neighbour search over the rows (0 = 4 x probe depth)")
+      ->capture_default_str();
+  app->add_option("--max-entries", g.max_entries,
+                  "neighbors rule: index entries per vector at most (the cost weight rises until they fit; 0 = no bound)")
       ->capture_default_str();
   app->add_option("--centroid-niter", g.centroid_niter, "k-means iterations for the IVF centroids (0 = --niter)")
       ->capture_default_str();

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <set>
 #include <vector>
 
@@ -39,8 +40,9 @@ faiss::IndexFlatL2 kmeans_quantizer(const std::vector<float>& x) {
 TEST(NeighborAssign, ListsAreValidBoundedAndDeterministic) {
   const auto x = gaussian_blobs(kN, kD, 1, 1.0f, 31);
   faiss::IndexFlatL2 q = kmeans_quantizer(x);
-  MultiAssignParams p;  // defaults: neighbors rule, max_copies 2
+  MultiAssignParams p;  // defaults (neighbors rule), at most two lists: three are tested below
   ASSERT_EQ(p.rule, SpillRule::neighbors);
+  p.max_copies = 2;
   std::vector<idx_t> a(kN * 2), b(kN * 2);
   assign_lists_neighbors(q, x.data(), kN, p, a.data());
   assign_lists_neighbors(q, x.data(), kN, p, b.data());
@@ -91,17 +93,76 @@ TEST(NeighborAssign, ListsAreValidBoundedAndDeterministic) {
   for (idx_t l : c) ASSERT_GE(l, 0);
 }
 
-TEST(NeighborAssign, SmallBatchFallsBackToSoar) {
+TEST(NeighborAssign, ThreeListsForSomeRowsAmongTheirEightNearest) {
+  const auto x = gaussian_blobs(kN, kD, 1, 1.0f, 31);
+  faiss::IndexFlatL2 q = kmeans_quantizer(x);
+  MultiAssignParams p;  // the defaults: up to three lists
+  ASSERT_EQ(p.max_copies, 3);
+  std::vector<idx_t> a(kN * 3), b(kN * 3);
+  assign_lists_neighbors(q, x.data(), kN, p, a.data());
+  assign_lists_neighbors(q, x.data(), kN, p, b.data());
+  EXPECT_EQ(a, b);
+  std::vector<float> cd(kN * 8);
+  std::vector<idx_t> near8(kN * 8);
+  q.search(kN, x.data(), 8, cd.data(), near8.data());
+  idx_t three = 0, two = 0;
+  for (idx_t i = 0; i < kN; ++i) {
+    const idx_t* l = a.data() + i * 3;
+    ASSERT_GE(l[0], 0);
+    if (l[1] < 0) ASSERT_LT(l[2], 0) << "row " << i << ": slots fill in order";
+    std::set<idx_t> taken;
+    for (int j = 0; j < 3; ++j)
+      if (l[j] >= 0) {
+        EXPECT_TRUE(taken.insert(l[j]).second) << "row " << i << " takes list " << l[j] << " twice";
+        if (l[2] >= 0) EXPECT_NE(std::find(near8.data() + i * 8, near8.data() + i * 8 + 8, l[j]), near8.data() + i * 8 + 8);
+      }
+    three += l[2] >= 0;
+    two += l[1] >= 0 && l[2] < 0;
+  }
+  EXPECT_GT(three, 0);
+  EXPECT_GT(two, three);  // a third list pays for fewer rows than a second
+  // A larger cost weight buys fewer triples.
+  MultiAssignParams dear = p;
+  dear.cost_weight = 4 * p.cost_weight;
+  assign_lists_neighbors(q, x.data(), kN, dear, b.data());
+  idx_t dear_three = 0;
+  for (idx_t i = 0; i < kN; ++i) dear_three += b[i * 3 + 2] >= 0;
+  EXPECT_LT(dear_three, three);
+  // The entry budget: no bound stores more here; a bound of 1.1 entries per row holds.
+  const auto entries = [&](const std::vector<idx_t>& l) {
+    return std::count_if(l.begin(), l.end(), [](idx_t v) { return v >= 0; });
+  };
+  MultiAssignParams free = p, tight = p;
+  free.max_entries_ratio = 0;
+  tight.max_entries_ratio = 1.1f;
+  assign_lists_neighbors(q, x.data(), kN, free, b.data());
+  const auto free_entries = entries(b);
+  assign_lists_neighbors(q, x.data(), kN, tight, b.data());
+  EXPECT_LE(entries(b), kN * 11 / 10);
+  EXPECT_GT(entries(b), kN);
+  EXPECT_GE(free_entries, entries(a));
+  EXPECT_LE(entries(a), kN * 3 / 2);
+}
+
+TEST(NeighborAssign, SmallBatchFallsBackToSoarWithTwoLists) {
   const auto x = gaussian_blobs(kN, kD, 1, 1.0f, 32);
   faiss::IndexFlatL2 q = kmeans_quantizer(x);
-  MultiAssignParams p;
+  MultiAssignParams p;  // max_copies 3: the fallback still stores at most two lists
   const idx_t n = min_neighbor_batch(kNlist) - 1;
-  std::vector<idx_t> a(n * 2), b(n * 2);
+  std::vector<idx_t> a(n * 3), b(n * 2);
   assign_lists_neighbors(q, x.data(), n, p, a.data());
   MultiAssignParams s = p;
   s.rule = SpillRule::soar;
+  s.max_copies = 2;
   assign_lists_soar(q, x.data(), n, s, b.data());
-  EXPECT_EQ(a, b);
+  idx_t spilled = 0;
+  for (idx_t i = 0; i < n; ++i) {
+    EXPECT_EQ(a[i * 3], b[i * 2]);
+    EXPECT_EQ(a[i * 3 + 1], b[i * 2 + 1]);
+    EXPECT_EQ(a[i * 3 + 2], -1);
+    spilled += b[i * 2 + 1] >= 0;
+  }
+  EXPECT_GT(spilled, 0);
 }
 
 TEST(NeighborAssign, RejectsBadParameters) {
@@ -130,6 +191,11 @@ TEST(NeighborAssign, RejectsBadParameters) {
   p.search_nprobe = -2;
   EXPECT_THROW(p.validate(), flashgmm::Error);
   p = MultiAssignParams();
+  p.max_entries_ratio = 0.5f;  // fewer entries than rows
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  p.max_entries_ratio = std::numeric_limits<float>::infinity();
+  EXPECT_THROW(p.validate(), flashgmm::Error);
+  p = MultiAssignParams();
   p.candidates = 1;  // < max_copies
   EXPECT_THROW(p.validate(), flashgmm::Error);
   GmmIvfParams g;
@@ -144,7 +210,7 @@ TEST(NeighborAssign, DefaultIndexSearchIsExactWithEveryListAndNeverRepeatsAnId) 
   index.train(kN, x.data());
   index.add(kN, x.data());
   EXPECT_GT(index.n_entries(), kN);
-  EXPECT_LE(index.n_entries(), 2 * kN);
+  EXPECT_LE(index.n_entries(), 3 * kN);
   constexpr int k = 10;
   const auto truth = exact_knn(x, q, kD, k);
   std::vector<float> dis(200 * k);
@@ -182,6 +248,7 @@ TEST(NeighborAssign, RefinedCentroidsMoveAndSidecarKeepsTheRule) {
   ap.cost_weight = 0.25f;
   ap.neighbors = 20;
   ap.pseudo_query_fraction = 0.5f;
+  ap.max_entries_ratio = 1.25f;
   a.set_assign(ap);
   a.save(path);
   GmmIvfIndex back = GmmIvfIndex::load(path);
@@ -189,11 +256,13 @@ TEST(NeighborAssign, RefinedCentroidsMoveAndSidecarKeepsTheRule) {
   EXPECT_EQ(back.params().assign.neighbors, 20);
   EXPECT_FLOAT_EQ(back.params().assign.cost_weight, 0.25f);
   EXPECT_FLOAT_EQ(back.params().assign.pseudo_query_fraction, 0.5f);
+  EXPECT_FLOAT_EQ(back.params().assign.max_entries_ratio, 1.25f);
   EXPECT_EQ(back.n_entries(), a.n_entries());
 }
 
 TEST(NeighborAssign, LargeAddsAreCutIntoEqualBoundedBatches) {
   MultiAssignParams p;
+  p.max_copies = 2;
   // Automatic bound (2 GiB of work): GloVe-sized data is one batch, 10^9 rows are many.
   EXPECT_EQ(neighbor_batch_rows(p, 395000, 50, 1024), 395000);
   const std::int64_t per_row = 4 * 96 + 8 * 64 + 64;

@@ -131,6 +131,7 @@ TEST(Quality, SoarSpillingBeatsKmeansAndNaiveSpillingAtEqualRecall) {
     auto ivf = std::make_unique<faiss::IndexIVFFlat>(&kq, d, kNlist);  // same centroids
     MultiAssignParams ap;
     ap.rule = SpillRule::soar;
+    ap.max_copies = 2;
     ap.soar_lambda = lambda;
     ap.spill_fraction = 0.5f;
     ap.spill_ratio = std::numeric_limits<float>::infinity();  // exactly half: same memory for both
@@ -193,6 +194,7 @@ TEST(Quality, NeighborsRuleBeatsKmeansAndSoarAtEqualRecall) {
 
   GmmIvfParams ps = p;  // the previous default
   ps.assign.rule = SpillRule::soar;
+  ps.assign.max_copies = 2;
   ps.centroid_niter = 0;
   ps.centroid_max_points_per_centroid = 0;
   GmmIvfIndex soar(d, "IVF64,Flat", ps);

@@ -30,7 +30,7 @@ GmmIvfIndex make_index(const std::vector<float>& x, int max_copies, float tau, R
   p.cp.niter = 15;
   p.assign.max_copies = max_copies;
   p.assign.min_posterior = tau;
-  p.assign.rule = SpillRule::soar;  // up to max_copies lists (the neighbors rule stops at two)
+  p.assign.rule = SpillRule::soar;  // up to max_copies lists (the neighbors rule stops at three)
   p.routing = r;
   GmmIvfIndex index(kD, "IVF24,Flat", p);
   index.train(static_cast<idx_t>(x.size() / kD), x.data());

@@ -40,12 +40,15 @@ SpillRule parse_spill_rule(const std::string& s);  // "posterior", "soar", "neig
 /// Multi-assignment rule: with the soar and posterior rules every vector goes to its primary list
 /// (the quantizer's first choice) and to at most max_copies − 1 further lists; the neighbors rule
 /// picks one to min(max_copies, 3) lists, the primary one included. Default chosen by experiment
-/// (bench/RESULTS.md): the neighbors rule, fewest distance computations at recall@10 = 0.90 on
-/// GloVe (1.57× k-means vs 1.29× for SOAR) with fewer entries (1.23·N), and at or above k-means
-/// above one probe on clustered synthetic data. The soar defaults (λ = 1, at most half of the rows
-/// spilled, only those with key ≤ 1.6) are the previous default.
+/// (bench/RESULTS.md): the neighbors rule with up to three lists, fewest distance computations at
+/// recall@10 = 0.90 on GloVe (see RESULTS; 1.29× k-means for SOAR) within 1.5·N entries, and at
+/// or above k-means above one probe on clustered synthetic data. The soar defaults (two lists,
+/// λ = 1, at most half of the rows spilled, only those with key ≤ 1.6) are the previous default.
 struct MultiAssignParams {
-  int max_copies = 2;           ///< m ≥ 1 (1 = no multi-assignment)
+  /// m ≥ 1 (1 = no multi-assignment); the neighbors rule uses at most 3 (3 was better than 2 on
+  /// held-out GloVe rows: 1.77× vs 1.66× k-means at R@10 0.9, 1.35 vs 1.28·N entries), and its
+  /// soar fallback for small adds at most 2.
+  int max_copies = 3;
   SpillRule rule = SpillRule::neighbors;
   float min_posterior = 0.25f;  ///< posterior rule: τ in (0, 1]
   float soar_lambda = 1.0f;     ///< soar rule: λ ≥ 0 (0 = nearest other list)
@@ -65,9 +68,15 @@ struct MultiAssignParams {
   float spill_threshold = 0.0f;
   /// neighbors rule: neighbours per pseudo-query, in [1, 4096].
   int neighbors = 50;
-  /// neighbors rule: weight of the scan cost against the recall benefit (≥ 0); 0.09 was the
-  /// best on held-out GloVe training rows (bench/RESULTS.md), and is dimensionless.
-  float cost_weight = 0.09f;
+  /// neighbors rule: weight of the scan cost against the recall benefit (≥ 0); 0.07 was the
+  /// best on held-out GloVe training rows with up to three lists and search_nprobe 4·P
+  /// (bench/RESULTS.md), and is dimensionless.
+  float cost_weight = 0.07f;
+  /// neighbors rule: at most this many entries per row on average (0 = no bound): when
+  /// cost_weight would store more, the rule raises the weight until the batch fits. 1.5 keeps
+  /// the index within the memory that the quality target allows (isotropic Gaussian test data
+  /// took 1.7·N at the default weight; GloVe 1.44·N, unbounded).
+  float max_entries_ratio = 1.5f;
   /// neighbors rule: central probe depth P (lists), ≥ 2; 0 = calibrated on the batch: ¾ of the
   /// depth at which L2 probing reaches the nearest list of 90 % of the 10 nearest rows of 1,000
   /// sample rows (≈ where the index works at recall@10 0.9; GloVe, 1,024 lists: ≈ 16).
@@ -75,7 +84,9 @@ struct MultiAssignParams {
   /// neighbors rule: share of the rows used as pseudo-queries, in (0, 1] (every round(1/f)-th
   /// row): the neighbour search — most of the build time — shrinks by the same factor.
   float pseudo_query_fraction = 1.0f;
-  /// neighbors rule: lists probed by the neighbour search over the batch; 0 = 2·probe depth.
+  /// neighbors rule: lists probed by the neighbour search over the batch; 0 = 4·probe depth
+  /// (neighbours in lists a row probes late are the ones that need a copy near it: 4·P beat 2·P
+  /// by 4 % on held-out GloVe rows, 8·P added 1 % more at twice the search).
   int search_nprobe = 0;
   /// neighbors rule: rows assigned together (one another's pseudo-queries) at most; larger adds
   /// are cut into equal batches. 0 = automatic: as many rows as fit in 2 GiB of work memory (the
