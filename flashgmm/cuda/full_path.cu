@@ -246,22 +246,9 @@ __global__ void __launch_bounds__(kThreads) full_logz_kernel(
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const std::int64_t row = row0 + warp * 32 + mw * 16 + g + 8 * h;
-      if (t == 0 && row < n) {
-        const double lz = double(mx[mw][h]) + log(double(sum[mw][h]));
-        logz[row] = float(lz);
-        if (logz_out) logz_out[row] = lz;
-        ll += (w ? double(w[row]) : 1.0) * lz;
-      }
+      if (t == 0 && row < n) ll += emit_log_z(row, mx[mw][h], sum[mw][h], w, logz, logz_out);
     }
-  __shared__ double part[kWarps];
-  ll = warp_sum(ll);
-  if (lane == 0) part[warp] = ll;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double s = 0;
-    for (int i = 0; i < kWarps; ++i) s += part[i];
-    block_ll[blockIdx.x] = s;
-  }
+  block_sum_ordered<kWarps>(ll, block_ll + blockIdx.x);
 }
 
 // ---------------------------------------------------------------- kernel 2: statistics
@@ -428,10 +415,8 @@ __global__ void __launch_bounds__(kThreads) full_stats_kernel(
   double nkb = 0;
   for (int i = 0; i < kWarps; ++i) nkb += double(nkw[i]);
   const std::int64_t DD = std::int64_t(d) * d;
-  if (part) {
-    // Float partials [split][comp][DP·DP + DP + 1] (centred; kernel finalize converts).
-    constexpr std::int64_t PW = std::int64_t(DP) * DP + DP + 1;
-    float* out = part + (std::int64_t(blockIdx.y) * gridDim.x + comp) * PW;
+  // Each upper-triangle element (i ≤ j) of this warp's blocks once: f(i, j, Σ z_i z_j).
+  auto for_each_upper = [&](auto f) {
 #pragma unroll
     for (int b = 0; b < S::BPW; ++b) {
       const int blk = warp + kWarps * b;
@@ -443,33 +428,29 @@ __global__ void __launch_bounds__(kThreads) full_stats_kernel(
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int i = 16 * bi + g + 8 * (e >> 1), j = 16 * bj + 8 * nt + 2 * t + (e & 1);
-          if (i > j) continue;  // diagonal blocks: the upper half, mirrored (exactly symmetric)
-          out[i * DP + j] += acc_s[b][nt][e];
-          if (i != j) out[j * DP + i] += acc_s[b][nt][e];
+          if (i <= j) f(i, j, acc_s[b][nt][e]);  // diagonal blocks: the upper half, mirrored
         }
     }
+  };
+  if (part) {
+    // Float partials [split][comp][DP·DP + DP + 1] (centred; kernel finalize converts).
+    constexpr std::int64_t PW = std::int64_t(DP) * DP + DP + 1;
+    float* out = part + (std::int64_t(blockIdx.y) * gridDim.x + comp) * PW;
+    for_each_upper([&](int i, int j, float v) {
+      out[i * DP + j] += v;
+      if (i != j) out[j * DP + i] += v;
+    });
     for (int i = threadIdx.x; i < DP; i += kThreads) out[DP * DP + i] += sxc[i];
     if (threadIdx.x == 0) out[DP * DP + DP] += float(nkb);
     return;
   }
   double* sxx = sxx_out + std::int64_t(comp) * DD;
-#pragma unroll
-  for (int b = 0; b < S::BPW; ++b) {
-    const int blk = warp + kWarps * b;
-    if (blk >= S::NBLK) continue;
-    int bi, bj;
-    block_ij<S::NB>(blk, bi, bj);
-#pragma unroll
-    for (int nt = 0; nt < 2; ++nt)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int i = 16 * bi + g + 8 * (e >> 1), j = 16 * bj + 8 * nt + 2 * t + (e & 1);
-        if (i >= d || j >= d || i > j) continue;
-        const double v = uncentred(acc_s[b][nt][e], mu[i], mu[j], sxc[i], sxc[j], nkb);
-        sxx[std::int64_t(i) * d + j] += v;
-        if (i != j) sxx[std::int64_t(j) * d + i] += v;
-      }
-  }
+  for_each_upper([&](int i, int j, float s) {
+    if (i >= d || j >= d) return;
+    const double v = uncentred(s, mu[i], mu[j], sxc[i], sxc[j], nkb);
+    sxx[std::int64_t(i) * d + j] += v;
+    if (i != j) sxx[std::int64_t(j) * d + i] += v;
+  });
   for (int i = threadIdx.x; i < d; i += kThreads)
     sx_out[std::int64_t(comp) * d + i] += double(sxc[i]) + nkb * double(mu[i]);
   if (threadIdx.x == 0) nk_out[comp] += nkb;

@@ -63,6 +63,56 @@ __device__ __forceinline__ void store_row_scalars(std::int64_t gr, int n, int np
   }
 }
 
+// One warp's rows [r_first, r_first + ROWS) of the block (global row row0 + r) → bf16 features
+// in shared memory (row stride LD): [y] or, diagonal, [y, y²], zero-padded to FP columns; ‖y‖²
+// in float32 → srow. INFLIGHT rows' 16-byte loads are issued together (latency-bound otherwise).
+template <int FP, int LD, int ROWS, int INFLIGHT>
+__device__ __forceinline__ void convert_warp_rows(const float* __restrict__ x, int n, int d,
+                                                  bool diag, const float* __restrict__ center,
+                                                  std::int64_t row0, int r_first, bf16* xs,
+                                                  float* srow) {
+  const int lane = threadIdx.x & 31;
+  const int nq = d / 4, fdim = diag ? 2 * d : d;
+  for (int rr = 0; rr < ROWS; rr += INFLIGHT) {
+    float4 v[INFLIGHT][2];
+#pragma unroll
+    for (int u = 0; u < INFLIGHT; ++u)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const std::int64_t row = row0 + r_first + rr + u;
+        const int q = lane + 32 * j;
+        v[u][j] = row < n && q < nq ? *reinterpret_cast<const float4*>(x + row * d + 4 * q)
+                                    : make_float4(0, 0, 0, 0);
+      }
+#pragma unroll
+    for (int u = 0; u < INFLIGHT; ++u) {
+      const int r = r_first + rr + u;
+      const bool valid = row0 + r < n;
+      float s = 0;
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int q = lane + 32 * j;
+        if (q >= nq) continue;
+        const float4 c4 = *reinterpret_cast<const float4*>(center + 4 * q);
+        float4 y = v[u][j];
+        y.x = valid ? y.x - c4.x : 0.f, y.y = valid ? y.y - c4.y : 0.f;
+        y.z = valid ? y.z - c4.z : 0.f, y.w = valid ? y.w - c4.w : 0.f;
+        s += y.x * y.x + y.y * y.y + y.z * y.z + y.w * y.w;
+        std::uint32_t* dst = reinterpret_cast<std::uint32_t*>(xs + r * LD + 4 * q);
+        dst[0] = pack_bf16(y.x, y.y), dst[1] = pack_bf16(y.z, y.w);
+        if (diag) {
+          std::uint32_t* d2 = reinterpret_cast<std::uint32_t*>(xs + r * LD + d + 4 * q);
+          d2[0] = pack_bf16(y.x * y.x, y.y * y.y), d2[1] = pack_bf16(y.z * y.z, y.w * y.w);
+        }
+      }
+      s = warp_sum(s);
+      if (lane == 0) srow[r] = s;
+      for (int f = fdim + 2 * lane; f < FP; f += 64)
+        *reinterpret_cast<std::uint32_t*>(xs + r * LD + f) = 0u;
+    }
+  }
+}
+
 // ---------------------------------------------------------------- kernel 1: log Z per row
 template <int FP, int MW>
 struct LogzShape {
@@ -106,49 +156,8 @@ __global__ void __launch_bounds__(kThreads) logz_kernel(
   };
   load_tile(0, 0);
 
-  // Features of this block's rows → shared memory (bf16), ‖y‖² in float32. Each warp converts
-  // its own rows, four at a time with 16-byte loads in flight (latency-bound otherwise).
-  {
-    const int nq = d / 4, fdim = diag ? 2 * d : d;
-    for (int rr = 0; rr < 16 * MW; rr += 4) {
-      float4 v[4][2];
-#pragma unroll
-      for (int u = 0; u < 4; ++u)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          const std::int64_t row = row0 + warp * 16 * MW + rr + u;
-          const int q = lane + 32 * j;
-          v[u][j] = row < n && q < nq ? *reinterpret_cast<const float4*>(x + row * d + 4 * q)
-                                      : make_float4(0, 0, 0, 0);
-        }
-#pragma unroll
-      for (int u = 0; u < 4; ++u) {
-        const int r = warp * 16 * MW + rr + u;
-        const bool valid = row0 + r < n;
-        float s = 0;
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          const int q = lane + 32 * j;
-          if (q >= nq) continue;
-          const float4 c4 = *reinterpret_cast<const float4*>(center + 4 * q);
-          float4 y = v[u][j];
-          y.x = valid ? y.x - c4.x : 0.f, y.y = valid ? y.y - c4.y : 0.f;
-          y.z = valid ? y.z - c4.z : 0.f, y.w = valid ? y.w - c4.w : 0.f;
-          s += y.x * y.x + y.y * y.y + y.z * y.z + y.w * y.w;
-          std::uint32_t* dst = reinterpret_cast<std::uint32_t*>(xs + r * S::LD + 4 * q);
-          dst[0] = pack_bf16(y.x, y.y), dst[1] = pack_bf16(y.z, y.w);
-          if (diag) {
-            std::uint32_t* d2 = reinterpret_cast<std::uint32_t*>(xs + r * S::LD + d + 4 * q);
-            d2[0] = pack_bf16(y.x * y.x, y.y * y.y), d2[1] = pack_bf16(y.z * y.z, y.w * y.w);
-          }
-        }
-        s = warp_sum(s);
-        if (lane == 0) srow[r] = s;
-        for (int f = fdim + 2 * lane; f < FP; f += 64)
-          *reinterpret_cast<std::uint32_t*>(xs + r * S::LD + f) = 0u;
-      }
-    }
-  }
+  // Features of this block's rows → shared memory; each warp converts its own rows.
+  convert_warp_rows<FP, S::LD, 16 * MW, 4>(x, n, d, diag, center, row0, warp * 16 * MW, xs, srow);
   __syncthreads();
   // The statistics kernel reads these features instead of converting the rows again.
   for (int i = threadIdx.x; i < S::BM * (FP / 8); i += kThreads) {
@@ -256,32 +265,11 @@ __global__ void __launch_bounds__(kThreads) logz_kernel(
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       float m = mx[mw][h], s = sum[mw][h];
-#pragma unroll
-      for (int o = 1; o <= 2; o <<= 1) {
-        const float om = __shfl_xor_sync(0xffffffffu, m, o);
-        const float os = __shfl_xor_sync(0xffffffffu, s, o);
-        const float nm = fmaxf(m, om);
-        s = s * __expf(m - nm) + os * __expf(om - nm);
-        m = nm;
-      }
+      lse_merge_quad(m, s);
       const std::int64_t row = row0 + warp * 16 * MW + mw * 16 + g + 8 * h;
-      if (t == 0 && row < n) {
-        const double lz = double(m) + log(double(s));
-        logz[row] = float(lz);
-        if (logz_out) logz_out[row] = lz;
-        ll += (w ? double(w[row]) : 1.0) * lz;
-      }
+      if (t == 0 && row < n) ll += emit_log_z(row, m, s, w, logz, logz_out);
     }
-  // Fixed-order block sum of w·log Z.
-  __shared__ double part[kWarps];
-  ll = warp_sum(ll);
-  if (lane == 0) part[warp] = ll;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double s = 0;
-    for (int i = 0; i < kWarps; ++i) s += part[i];
-    block_ll[blockIdx.x] = s;
-  }
+  block_sum_ordered<kWarps>(ll, block_ll + blockIdx.x);  // fixed-order block sum of w·log Z
 }
 
 // Log Z kernel with Hopper warpgroup products (sm_90a, feature widths ≤ 128): WGS warpgroups
@@ -349,48 +337,8 @@ __global__ void __launch_bounds__(512, 1) logz_kernel_wg(
   if (threadIdx.x == 0)
     for (int j = 0; j < R - 1 && j < tiles; ++j) produce(j);
 
-  // Rows → bf16 features (16 rows per warp), ‖y‖² in float32; features out for kernel 2.
-  {
-    const int nq = d / 4, fdim = diag ? 2 * d : d;
-    for (int rr = 0; rr < 16; rr += 8) {  // 8 rows' loads in flight per warp
-      float4 v[8][2];
-#pragma unroll
-      for (int u = 0; u < 8; ++u)
-#pragma unroll
-        for (int jj = 0; jj < 2; ++jj) {
-          const std::int64_t row = row0 + warp * 16 + rr + u;
-          const int q = lane + 32 * jj;
-          v[u][jj] = row < n && q < nq ? *reinterpret_cast<const float4*>(x + row * d + 4 * q)
-                                       : make_float4(0, 0, 0, 0);
-        }
-#pragma unroll
-      for (int u = 0; u < 8; ++u) {
-        const int r = warp * 16 + rr + u;
-        const bool valid = row0 + r < n;
-        float s2 = 0;
-#pragma unroll
-        for (int jj = 0; jj < 2; ++jj) {
-          const int q = lane + 32 * jj;
-          if (q >= nq) continue;
-          const float4 c4 = *reinterpret_cast<const float4*>(center + 4 * q);
-          float4 y = v[u][jj];
-          y.x = valid ? y.x - c4.x : 0.f, y.y = valid ? y.y - c4.y : 0.f;
-          y.z = valid ? y.z - c4.z : 0.f, y.w = valid ? y.w - c4.w : 0.f;
-          s2 += y.x * y.x + y.y * y.y + y.z * y.z + y.w * y.w;
-          std::uint32_t* dst = reinterpret_cast<std::uint32_t*>(xs + r * S::LD + 4 * q);
-          dst[0] = pack_bf16(y.x, y.y), dst[1] = pack_bf16(y.z, y.w);
-          if (diag) {
-            std::uint32_t* d2 = reinterpret_cast<std::uint32_t*>(xs + r * S::LD + d + 4 * q);
-            d2[0] = pack_bf16(y.x * y.x, y.y * y.y), d2[1] = pack_bf16(y.z * y.z, y.w * y.w);
-          }
-        }
-        s2 = warp_sum(s2);
-        if (lane == 0) srow[r] = s2;
-        for (int f = fdim + 2 * lane; f < FP; f += 64)
-          *reinterpret_cast<std::uint32_t*>(xs + r * S::LD + f) = 0u;
-      }
-    }
-  }
+  // Rows → bf16 features (16 rows per warp, 8 rows' loads in flight); out for kernel 2.
+  convert_warp_rows<FP, S::LD, 16, 8>(x, n, d, diag, center, row0, warp * 16, xs, srow);
   __syncwarp();
   for (int i = lane; i < 16 * (FP / 8); i += 32) {
     const int r = warp * 16 + i / (FP / 8), c = (i % (FP / 8)) * 8;
@@ -476,31 +424,11 @@ __global__ void __launch_bounds__(512, 1) logz_kernel_wg(
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     float m = mx[h], sm = sum[h];
-#pragma unroll
-    for (int o = 1; o <= 2; o <<= 1) {
-      const float om = __shfl_xor_sync(0xffffffffu, m, o);
-      const float os = __shfl_xor_sync(0xffffffffu, sm, o);
-      const float nm = fmaxf(m, om);
-      sm = sm * __expf(m - nm) + os * __expf(om - nm);
-      m = nm;
-    }
+    lse_merge_quad(m, sm);
     const std::int64_t row = row0 + warp * 16 + g + 8 * h;
-    if (t == 0 && row < n) {
-      const double lz = double(m) + log(double(sm));
-      logz[row] = float(lz);
-      if (logz_out) logz_out[row] = lz;
-      ll += (w ? double(w[row]) : 1.0) * lz;
-    }
+    if (t == 0 && row < n) ll += emit_log_z(row, m, sm, w, logz, logz_out);
   }
-  __shared__ double part[4 * S::WGS_];
-  ll = warp_sum(ll);
-  if (lane == 0) part[warp] = ll;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double s2 = 0;
-    for (int i = 0; i < 4 * S::WGS_; ++i) s2 += part[i];
-    block_ll[blockIdx.x] = s2;
-  }
+  block_sum_ordered<4 * S::WGS_>(ll, block_ll + blockIdx.x);
 #else
   __trap();
 #endif
