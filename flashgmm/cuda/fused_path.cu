@@ -284,9 +284,9 @@ __global__ void __launch_bounds__(kThreads) logz_kernel(
 // Accumulators are only read by other instructions (a non-wgmma write would make ptxas
 // serialise the products); the per-component constants come from global memory (L1), not from
 // the ring. Same results as logz_kernel up to float summation order.
-template <int FP, int WGS = 4, int NT = 64, int R = 4>
+template <int FP>
 struct LogzWgShape {
-  static constexpr int WGS_ = WGS, NT_ = NT, R_ = R;
+  static constexpr int WGS = 4, NT = 64, R = 4;  // warpgroups, components per tile, buffers
   static constexpr int kThreadsWg = 128 * WGS, BM = 64 * WGS;
   static constexpr int LD = FP + 8;
   static constexpr int tile = 2 * NT * FP;  // bf16 elements of one ring buffer (hi, lo)
@@ -304,7 +304,7 @@ __global__ void __launch_bounds__(512, 1) logz_kernel_wg(
     float* __restrict__ wz) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
   using S = LogzWgShape<FP>;
-  constexpr int NT = S::NT_, R = S::R_;
+  constexpr int NT = S::NT, R = S::R;
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* xs = reinterpret_cast<bf16*>(smem);  // [BM][LD]
   bf16* ring = xs + S::BM * S::LD;           // [R][hi, lo][NT/8][FP/8][8×8]
@@ -428,7 +428,7 @@ __global__ void __launch_bounds__(512, 1) logz_kernel_wg(
     const std::int64_t row = row0 + warp * 16 + g + 8 * h;
     if (t == 0 && row < n) ll += emit_log_z(row, m, sm, w, logz, logz_out);
   }
-  block_sum_ordered<4 * S::WGS_>(ll, block_ll + blockIdx.x);
+  block_sum_ordered<4 * S::WGS>(ll, block_ll + blockIdx.x);
 #else
   __trap();
 #endif
@@ -1092,7 +1092,7 @@ void EstepEngine::prepare_fused_params() {
       kpad, fp, fused_means_.get(), fused_c_.get(), fused_rowcoef_.get());
   FLASHGMM_CUDA_CHECK_LAUNCH();
   if (fp <= 128 && use_wgmma(fp)) {  // the wgmma log Z kernel reads tile-major copies
-    constexpr int nt = LogzWgShape<128>::NT_;  // components per tile
+    constexpr int nt = LogzWgShape<128>::NT;  // components per tile
     if (fused_tiles_.size() != 2 * std::size_t(kpad) * fp) {
       fused_tiles_ = DeviceArray<bf16>(mem_, 2 * std::size_t(kpad) * fp, "fused component tiles");
       fused_tile_consts_ = DeviceArray<float>(mem_, 2 * std::size_t(kpad), "fused component tiles");
