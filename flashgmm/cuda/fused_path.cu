@@ -8,8 +8,11 @@
 //      (components × rows), forms r = w·exp(ℓ − log Z) in registers, reuses that accumulator
 //      as the A operand of Σ r·f (FlashAttention-2's register trick) and keeps Σr, Σr·‖y‖² in
 //      float32. One float32 partial per (split, component) is reduced in a fixed order into
-//      the float64 accumulators: deterministic, no atomics. On sm_90 (features ≤ 128 columns)
-//      stats_kernel_wg does the same with wgmma, software-pipelined, bitwise equal.
+//      the float64 accumulators: deterministic, no atomics.
+// On sm_90 both run as Hopper kernels instead: logz_kernel_wg (features ≤ 128 columns; wider
+// ones keep logz_kernel) and stats_kernel_wg (every width), with wgmma products, operands
+// brought by the copy engine into rings of shared-memory buffers and full/empty mbarriers in
+// place of block barriers; kernel 1 then leaves the features as tiles of 8×8 core matrices.
 // Features f(y): spherical [y] (‖y‖² handled exactly in float32), diagonal [y, y²]; padded with
 // zeros to FP columns (a multiple of 32). Requires D % 4 == 0 (16-byte row loads). Features
 // and responsibilities are bf16 (their rounding is independent from row to row and averages
