@@ -93,6 +93,8 @@ void GmmIvfParams::validate() const {
   FLASHGMM_CHECK(centroid_max_points_per_centroid >= 0,
                  "GmmIvfParams::centroid_max_points_per_centroid must be >= 0 (0 = cp's), got "
                      << centroid_max_points_per_centroid);
+  FLASHGMM_CHECK(refine_pseudo_query_fraction > 0.0f && refine_pseudo_query_fraction <= 1.0f,
+                 "GmmIvfParams::refine_pseudo_query_fraction must be in (0, 1], got " << refine_pseudo_query_fraction);
   assign.validate();
   routing.validate();
 }
@@ -125,7 +127,9 @@ IvfTraining train_ivf(faiss::IndexIVF& ivf, idx_t n, const float* x, const GmmIv
       std::vector<float> xs;  // the rows k-means may use: at most max_points_per_centroid per list
       const idx_t ns = sample_rows(n, x, d, static_cast<idx_t>(kcp.max_points_per_centroid) * K,
                                    static_cast<std::uint64_t>(p.cp.seed) + 104729ULL, xs);
-      refine_centroids(*q, p.assign, ns, xs.empty() ? x : xs.data());
+      MultiAssignParams ra = p.assign;
+      ra.pseudo_query_fraction = p.refine_pseudo_query_fraction;
+      refine_centroids(*q, ra, ns, xs.empty() ? x : xs.data());
     }
     centroids.assign(q->get_xb(), q->get_xb() + static_cast<size_t>(K) * d);
     clus.centroids = centroids;  // → means_init

@@ -41,6 +41,7 @@ flashgmm::ivf::GmmIvfParams make_params(const GmmOptions& o) {
   p.centroid_max_points_per_centroid = o.centroid_max_points;
   FLASHGMM_CHECK(o.refine == 0 || o.refine == 1, "--refine must be 0 or 1, got " << o.refine);
   p.refine_centroids = o.refine == 1;
+  p.refine_pseudo_query_fraction = o.refine_pseudo_queries;
   p.routing.order = flashgmm::ivf::parse_probe_order(o.routing);
   p.routing.probe_mass = o.probe_mass;
   p.routing.temperature = o.temperature;

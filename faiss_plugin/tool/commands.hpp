@@ -33,6 +33,7 @@ struct GmmOptions {
   int centroid_niter = flashgmm::ivf::GmmIvfParams().centroid_niter;
   int centroid_max_points = flashgmm::ivf::GmmIvfParams().centroid_max_points_per_centroid;
   int refine = flashgmm::ivf::GmmIvfParams().refine_centroids ? 1 : 0;
+  float refine_pseudo_queries = flashgmm::ivf::GmmIvfParams().refine_pseudo_query_fraction;
   std::string routing = "l2";
   double probe_mass = 1.0;
   double temperature = 1.0;

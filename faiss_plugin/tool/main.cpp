@@ -69,6 +69,9 @@ void add_gmm_options(CLI::App* app, GmmOptions& g) {
   app->add_option("--refine", g.refine,
                   "with --spill neighbors: move each k-means centroid once to the mean of its list (1) or not (0)")
       ->capture_default_str();
+  app->add_option("--refine-pseudo-queries", g.refine_pseudo_queries,
+                  "share of the training rows used as pseudo-queries by the refinement (less = faster train)")
+      ->capture_default_str();
   app->add_option("--routing", g.routing, "query probe order: l2 or posterior")->capture_default_str();
   app->add_option("--probe-mass", g.probe_mass, "adaptive probing: stop at this posterior mass (1 = off)")
       ->capture_default_str();

@@ -201,6 +201,9 @@ TEST(NeighborAssign, RejectsBadParameters) {
   GmmIvfParams g;
   g.centroid_niter = -1;
   EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", g), flashgmm::Error);
+  g = GmmIvfParams();
+  g.refine_pseudo_query_fraction = 0.0f;
+  EXPECT_THROW(GmmIvfIndex(kD, "IVF32,Flat", g), flashgmm::Error);
 }
 
 TEST(NeighborAssign, DefaultIndexSearchIsExactWithEveryListAndNeverRepeatsAnId) {
