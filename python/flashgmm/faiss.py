@@ -204,17 +204,18 @@ def train_ivf(index, x, centroids=None, centroid_niter=None, centroid_max_points
 _SPILL_RULES = ("neighbors", "soar", "posterior")
 
 
-def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25, spill=None, soar_lambda=None,
+def add_multi(index, x, ids=None, max_copies=None, min_posterior=None, spill=None, soar_lambda=None,
               candidates=None, spill_fraction=None, spill_ratio=None, neighbors=None, cost_weight=None,
-              probe_depth=None, pseudo_query_fraction=None):
-    """Add x (n, d) to a trained index, each vector to at most max_copies lists chosen by `spill`
-    (None = the C++ default, "neighbors"):
-    "neighbors": the rows of this call are one another's queries; each vector takes the one or
-    two of its `candidates` nearest lists that the rows having it among their `neighbors`
+              probe_depth=None, pseudo_query_fraction=None, max_entries_ratio=None):
+    """Add x (n, d) to a trained index, each vector to at most max_copies lists (None = the C++
+    default, 3) chosen by `spill` (None = the C++ default, "neighbors"):
+    "neighbors": the rows of this call are one another's queries; each vector takes the one to
+    three of its `candidates` nearest lists that the rows having it among their `neighbors`
     nearest probe early, minus cost_weight times the scan cost of those lists (the primary list
     need not be the nearest; pseudo_query_fraction < 1 uses only that share of the rows as
-    queries: a faster, slightly worse build). Add large batches (>= 32 rows per list; smaller
-    calls use "soar");
+    queries: a faster, slightly worse build); the cost weight rises until the call stores at most
+    max_entries_ratio (1.5) entries per row. Add large batches (>= 32 rows per list; smaller
+    calls use "soar" with at most two lists);
     "soar": its nearest list, and the candidate list with the lowest SOAR score
     ‖x − c‖² + soar_lambda·⟨r, x − c⟩²/‖r‖² (r = x's residual to its nearest list) for the
     vectors whose score is within spill_ratio × their primary distance, at most spill_fraction of
@@ -233,14 +234,18 @@ def add_multi(index, x, ids=None, max_copies=2, min_posterior=0.25, spill=None, 
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         if ids.shape != (x.shape[0],):
             raise ValueError(f"ids must have shape ({x.shape[0]},), got {ids.shape}")
-    max_copies = check_int(max_copies, "max_copies", minimum=1)
+    defaults = _core.ivf_defaults()
+    max_copies = check_int(defaults["max_copies"] if max_copies is None else max_copies, "max_copies",
+                           minimum=1)
+    min_posterior = defaults["min_posterior"] if min_posterior is None else min_posterior
     if spill is not None and spill not in _SPILL_RULES:
         raise ValueError(f"spill must be one of {_SPILL_RULES}, got {spill!r}")
     extra = {name: value for name, value in (("spill", spill), ("soar_lambda", soar_lambda),
                                              ("candidates", candidates), ("spill_fraction", spill_fraction),
                                              ("spill_ratio", spill_ratio), ("neighbors", neighbors),
                                              ("cost_weight", cost_weight), ("probe_depth", probe_depth),
-                                             ("pseudo_query_fraction", pseudo_query_fraction))
+                                             ("pseudo_query_fraction", pseudo_query_fraction),
+                                             ("max_entries_ratio", max_entries_ratio))
              if value is not None}
     return _core.ivf_add_multi(state, _address(ivf), x, ids, max_copies, float(min_posterior), **extra)
 

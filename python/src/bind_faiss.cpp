@@ -142,7 +142,7 @@ IvfState train_ivf(std::uintptr_t index, const FloatRows& x, fi::GmmClustering& 
 py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const std::optional<IdArray>& ids,
                    int max_copies, float min_posterior, std::int64_t chunk_rows, const std::string& spill,
                    float soar_lambda, int candidates, float spill_fraction, float spill_ratio, int neighbors,
-                   float cost_weight, int probe_depth, float pseudo_query_fraction) {
+                   float cost_weight, int probe_depth, float pseudo_query_fraction, float max_entries_ratio) {
   faiss::IndexIVF* ivf = ivf_at(index);
   const std::int64_t n = rows_of(x, ivf->d, "x");
   const idx_t* idp = nullptr;
@@ -163,6 +163,7 @@ py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const
   ap.cost_weight = cost_weight;
   ap.probe_depth = probe_depth;
   ap.pseudo_query_fraction = pseudo_query_fraction;
+  ap.max_entries_ratio = max_entries_ratio;
   ap.validate();
   // One soar threshold for every add: kept from an earlier add with the same rule, else
   // add_multi calibrates it on (a sample of) these rows.
@@ -303,6 +304,9 @@ void bind_faiss(py::module_& m) {
     d["refine_centroids"] = dp.refine_centroids;
     d["spill"] = fi::to_string(dp.assign.rule);
     d["max_copies"] = dp.assign.max_copies;
+    d["min_posterior"] = dp.assign.min_posterior;
+    d["max_entries_ratio"] = dp.assign.max_entries_ratio;
+    d["refine_pseudo_query_fraction"] = dp.refine_pseudo_query_fraction;
     return d;
   });
   m.def("ivf_add_multi", &add_multi, py::arg("state"), py::arg("index"), py::arg("x"), py::arg("ids"),
@@ -315,7 +319,8 @@ void bind_faiss(py::module_& m) {
         py::arg("neighbors") = fi::MultiAssignParams().neighbors,
         py::arg("cost_weight") = fi::MultiAssignParams().cost_weight,
         py::arg("probe_depth") = fi::MultiAssignParams().probe_depth,
-        py::arg("pseudo_query_fraction") = fi::MultiAssignParams().pseudo_query_fraction);
+        py::arg("pseudo_query_fraction") = fi::MultiAssignParams().pseudo_query_fraction,
+        py::arg("max_entries_ratio") = fi::MultiAssignParams().max_entries_ratio);
   m.def("ivf_search", &search, py::arg("state"), py::arg("index"), py::arg("q"), py::arg("k"), py::arg("nprobe") = 0);
   m.def("ivf_write_sidecar", &write_sidecar, py::arg("state"), py::arg("index"), py::arg("path"));
   m.def("ivf_read_sidecar", &read_sidecar, py::arg("index"), py::arg("path"), py::arg("index_path"));

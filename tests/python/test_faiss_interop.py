@@ -3,6 +3,8 @@ Python, trained with a mixture, filled with copies, searched without duplicates,
 read back."""
 import os
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -90,6 +92,26 @@ def test_python_defaults_follow_cpp():
     d = _core.ivf_defaults()
     assert d["centroids"] == "kmeans" and d["spill"] == "neighbors" and d["refine_centroids"]
     assert d["centroid_niter"] == 25 and d["centroid_max_points_per_centroid"] == 1000
+    assert d["max_copies"] == 3 and d["max_entries_ratio"] == 1.5
+    assert abs(d["min_posterior"] - 0.25) < 1e-7 and d["refine_pseudo_query_fraction"] == 0.25
+    # add_multi's keyword defaults are None: the C++ values above apply.
+    sig = inspect.signature(gf.add_multi)
+    assert all(sig.parameters[name].default is None
+               for name in ("max_copies", "min_posterior", "spill", "max_entries_ratio"))
+
+
+def test_entry_budget_bounds_copies(data):
+    """max_entries_ratio bounds the entries an add writes; out-of-range values are rejected."""
+    xb, _ = data
+    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(D), D, NLIST)
+    gf.train_ivf(index, xb, niter=4)
+    st = gf.add_multi(index, xb, max_entries_ratio=1.2)
+    assert st["entries"] <= 1.2 * len(xb) + 1e-9
+    assert st["copies_per_vector"] >= 1.0
+    bad = faiss.IndexIVFFlat(faiss.IndexFlatL2(D), D, NLIST)
+    gf.train_ivf(bad, xb, niter=4)
+    with pytest.raises(ValueError, match="max_entries_ratio"):
+        gf.add_multi(bad, xb, max_entries_ratio=0.5)
 
 
 def test_default_build_is_deterministic(data, tmp_path):
