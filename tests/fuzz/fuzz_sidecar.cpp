@@ -15,9 +15,15 @@ namespace {
 using flashgmm::ivf::Sidecar;
 
 // Layout (sidecar.hpp): 24-byte header (magic, version, 0, payload bytes), the fixed fields
-// (96 bytes in version 1, 116 from version 2) ending with the model block's length, the model
-// block, an 8-byte checksum.
+// ending with the model block's length, the model block, an 8-byte checksum.
 constexpr std::size_t kHeader = 24;
+
+// Bytes of the fixed fields by version (sidecar.cpp): 96 in version 1; version 2 adds the spill
+// rule's 5 fields (20), version 3 the neighbors rule's 5 (20), version 4 the batch bound (8),
+// version 5 the entry budget (4).
+std::size_t fixed_field_bytes(std::uint32_t version) {
+  return version >= 5 ? 148 : version == 4 ? 144 : version == 3 ? 136 : version == 2 ? 116 : 96;
+}
 
 void fix_sidecar(std::vector<std::uint8_t>& b) {
   using flashgmm::fuzz::put_u64;
@@ -25,7 +31,7 @@ void fix_sidecar(std::vector<std::uint8_t>& b) {
   put_u64(b.data() + 16, b.size() - kHeader - 8);
   std::uint32_t version;
   std::memcpy(&version, b.data() + 8, 4);
-  const std::size_t fixed_fields = version >= 2 ? 116 : 96;
+  const std::size_t fixed_fields = fixed_field_bytes(version);
   if (b.size() >= kHeader + fixed_fields + 8) {
     const std::size_t model_begin = kHeader + fixed_fields;
     const std::size_t model_bytes = b.size() - 8 - model_begin;
