@@ -32,6 +32,7 @@ namespace flashgmm::cuda {
 namespace {
 
 using mma::cp_async_16;
+using mma::cp_async_16_zfill;
 using mma::ldsm_x4;
 using mma::ldsm_x4_trans;
 using bf16 = __nv_bfloat16;
@@ -252,10 +253,6 @@ __global__ void __launch_bounds__(kThreads) full_logz_kernel(
 }
 
 // ---------------------------------------------------------------- kernel 2: statistics
-__device__ __forceinline__ void cp_async_16_zfill(void* smem, const void* gmem, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(mma::smem_addr(smem)),
-               "l"(gmem), "r"(valid ? 16 : 0));
-}
 
 // Σ r y yᵀ from the centred sums: S_c + μ s_cᵀ + s_c μᵀ + N μ μᵀ (float64).
 __device__ __forceinline__ double uncentred(double sc_ij, double mu_i, double mu_j, double s_i,

@@ -31,6 +31,7 @@ namespace flashgmm::cuda {
 namespace {
 
 using mma::cp_async_16;
+using mma::cp_async_16_zfill;
 using mma::ldsm_x4;
 using mma::ldsm_x4_trans;
 using mma::mma_bf16;
@@ -446,10 +447,6 @@ struct StatsShape {
                                       2 * std::size_t(kCompBlock2) * LD * 2 + 2 * 3 * BR * 4;
 };
 
-__device__ __forceinline__ void cp_async_16_zfill(void* smem, const void* gmem, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(mma::smem_addr(smem)),
-               "l"(gmem), "r"(valid ? 16 : 0));
-}
 
 // Shared parts of the two statistics kernels (mma.sync and wgmma).
 // The block's 128 components' parameters (hi, lo rows) → shared memory, cp.async (uncommitted).
@@ -939,7 +936,6 @@ template <int FP>
 struct FusedLauncher {
   static constexpr int MW = FP <= 128 ? 2 : 1;
   static constexpr int BR = FP <= 128 ? 64 : 32;
-  static constexpr int BRW = BR;  // rows per tile of the wgmma statistics kernel (128: no faster)
   using L1 = LogzShape<FP, MW>;
   using L2 = StatsShape<FP, BR>;
 
@@ -1005,26 +1001,25 @@ struct FusedLauncher {
     rps = (rps + BR - 1) / BR * BR;
     dim3 grid(kpad / kCompBlock2, splits);
     if (use_wgmma(FP)) {
-      // Four row-tile buffers of BRW rows, the parameters as unpadded core matrices.
-      using LW = StatsShape<FP, BRW>;
-      constexpr std::size_t wg_smem = 4 * (std::size_t(BRW) * FP * 2 + 3 * BRW * 4) +
-                                      2 * std::size_t(kCompBlock2) * (FP > 128 ? FP : LW::LD) * 2 +
-                                      8 * 8;  // + mbarriers
+      // Four row-tile buffers (core matrices), the parameters as core matrices (FP > 128) or
+      // padded rows, 8 mbarriers.
+      constexpr std::size_t wg_smem = 4 * (std::size_t(BR) * FP * 2 + 3 * BR * 4) +
+                                      2 * std::size_t(kCompBlock2) * (FP > 128 ? FP : L2::LD) * 2 +
+                                      8 * 8;
       static bool configured = false;
       if (!configured) {
-        FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(stats_kernel_wg<FP, BRW>,
+        FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(stats_kernel_wg<FP, BR>,
                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
                                                  int(wg_smem)));
         configured = true;
       }
-      rps = (rps + BRW - 1) / BRW * BRW;
       // Core matrices of the row tile: 128 bytes each, feature blocks adjacent, row blocks FP·16
       // bytes apart. Without swizzling the descriptor's leading offset is the stride along K and
       // the stride offset the one along M/N, for both majors (checked on an H100: the other
       // three assignments fail the E-step tests).
       const WgDesc dk{128, FP * 16}, dm{FP * 16, 128};
-      stats_kernel_wg<FP, BRW><<<grid, kThreads, wg_smem, s>>>(feats, sq, n, means, c, rc, kpad, lz,
-                                                              wz, rps, part, dk, dm);
+      stats_kernel_wg<FP, BR><<<grid, kThreads, wg_smem, s>>>(feats, sq, n, means, c, rc, kpad, lz,
+                                                             wz, rps, part, dk, dm);
     } else {
       stats_kernel<FP, BR><<<grid, kThreads, L2::smem, s>>>(feats, sq, n, means, c, rc, kpad, lz, w,
                                                            rps, part);
