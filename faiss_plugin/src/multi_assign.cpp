@@ -35,8 +35,9 @@ std::int64_t neighbor_batch_rows(const MultiAssignParams& p, std::int64_t n, std
     const std::int64_t per_row = 4 * d + 8 * 64 + 64;
     cap = std::max(min_neighbor_batch(nlist), (std::int64_t(2) << 30) / per_row);
   }
-  const std::int64_t batches = (n + cap - 1) / cap;
-  return (n + batches - 1) / batches;
+  if (cap >= n) return n;  // also keeps a huge cap (up to INT64_MAX) out of the ceilings below
+  const std::int64_t batches = n / cap + (n % cap != 0);
+  return n / batches + (n % batches != 0);
 }
 
 void MultiAssignParams::validate() const {

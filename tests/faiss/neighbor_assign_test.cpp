@@ -279,6 +279,15 @@ TEST(NeighborAssign, LargeAddsAreCutIntoEqualBoundedBatches) {
   p.neighbors_batch_rows = 3000;
   const std::int64_t batch = neighbor_batch_rows(p, kN, kD, kNlist);
   EXPECT_EQ(batch, 2667);  // three equal batches, none above 3,000
+  // A bound near INT64_MAX (a damaged sidecar can hold one) means one batch, without overflow.
+  p.neighbors_batch_rows = std::numeric_limits<std::int64_t>::max();
+  EXPECT_EQ(neighbor_batch_rows(p, kN, kD, kNlist), kN);
+  EXPECT_EQ(neighbor_batch_rows(p, std::numeric_limits<std::int64_t>::max(), kD, kNlist),
+            std::numeric_limits<std::int64_t>::max());
+  p.neighbors_batch_rows = std::numeric_limits<std::int64_t>::max() - 1;
+  EXPECT_EQ(neighbor_batch_rows(p, std::numeric_limits<std::int64_t>::max(), kD, kNlist),
+            std::numeric_limits<std::int64_t>::max() / 2 + 1);
+  p.neighbors_batch_rows = 3000;
 
   // add_multi with that bound stores exactly what assigning each batch on its own gives.
   const auto x = gaussian_blobs(kN, kD, 1, 1.0f, 31);
