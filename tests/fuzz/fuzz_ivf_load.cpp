@@ -78,9 +78,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return static_cast<std::int32_t>(v);
   };
   s.n_vectors = i64(s.n_vectors);
-  // Capped: GmmIvfIndex::add_impl computes next_id + row without an overflow check (signed
-  // overflow at next_id near 2^63, reported to the FAISS plugin's owner; not a loader bug).
-  s.next_id = std::min<std::int64_t>(i64(s.next_id), std::int64_t(1) << 62);
+  // Uncapped: add() must refuse sequential ids that would run past INT64_MAX.
+  s.next_id = i64(s.next_id);
   s.max_copies_stored = i32(s.max_copies_stored);
   s.assign.max_copies = i32(s.assign.max_copies);
   s.assign.min_posterior = in.ConsumeBool() ? s.assign.min_posterior : in.ConsumeFloatingPoint<float>();
