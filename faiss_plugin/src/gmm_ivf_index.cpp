@@ -161,6 +161,12 @@ void GmmIvfIndex::search(idx_t n, const float* x, idx_t k, float* distances, idx
   search_distinct(*ivf_, n, x, k, nprobe, max_copies_stored_, distances, labels, stats);
 }
 
+void GmmIvfIndex::range_search(idx_t n, const float* x, float radius, faiss::RangeSearchResult* result, int nprobe,
+                               SearchStats* stats) const {
+  FLASHGMM_CHECK(is_trained(), "GmmIvfIndex::range_search: the index is not trained");
+  range_search_distinct(*ivf_, n, x, radius, nprobe, result, stats);
+}
+
 void GmmIvfIndex::save(const std::string& path) const {
   FLASHGMM_CHECK(is_trained(), "GmmIvfIndex::save: the index is not trained");
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());

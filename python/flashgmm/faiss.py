@@ -23,6 +23,7 @@ next to the one inside python3-faiss. Objects are passed by address (int(obj.thi
 calls run the code of the copy that made the object. FAISS globals (omp threads, verbosity,
 indexIVF_stats) are per copy: search() reports its own statistics.
 """
+import math
 import os
 import warnings
 import weakref
@@ -38,7 +39,7 @@ if not getattr(_core, "has_faiss", False):
     raise ImportError("flashgmm was built without the FAISS plugin (FLASHGMM_WITH_FAISS=OFF or libfaiss-dev "
                       "missing); flashgmm.faiss is unavailable")
 
-__all__ = ["GmmClustering", "train_ivf", "add_multi", "search", "write_index", "read_index", "mixture",
+__all__ = ["GmmClustering", "train_ivf", "add_multi", "search", "range_search", "write_index", "read_index", "mixture",
            "index_stats", "sidecar_path"]
 
 # faiss::ClusteringParameters fields that carry over, and GaussianMixture parameters.
@@ -261,6 +262,21 @@ def search(index, q, k, nprobe=None):
     k = check_int(k, "k", minimum=1)
     nprobe = 0 if nprobe is None else check_int(nprobe, "nprobe", minimum=1)
     return _core.ivf_search(state, _address(ivf), q, k, nprobe)
+
+
+def range_search(index, q, radius, nprobe=None):
+    """Every distinct id within squared L2 distance < radius of each query, as FAISS's
+    index.range_search returns it: (lims uint64 (nq + 1,), D float32, I int64, stats); the results
+    of query i are D[lims[i]:lims[i+1]], I[lims[i]:lims[i+1]], each id once (its nearest copy),
+    sorted by distance. FAISS's own range_search would return an id once per stored copy.
+    nprobe: lists to visit (None = index.nprobe)."""
+    ivf = _ivf(index)
+    q = _rows(q, ivf.d, "q")
+    radius = float(radius)
+    if math.isnan(radius):
+        raise ValueError("radius is NaN")
+    nprobe = 0 if nprobe is None else check_int(nprobe, "nprobe", minimum=1)
+    return _core.ivf_range_search(_address(ivf), q, radius, nprobe)
 
 
 def sidecar_path(path):

@@ -2,7 +2,7 @@
 //
 // Python passes a FAISS object as its C++ address, int(obj.this); Python owns the object and
 // keeps it alive during the call. The plugin's borrowed-index API (flashgmm_faiss/ivf_ops.hpp:
-// train_ivf, add_multi, search_distinct — what GmmIvfIndex runs on its own index) does the work;
+// train_ivf, add_multi, search_distinct, range_search_distinct — what GmmIvfIndex runs on its own index) does the work;
 // the per-index state (mixture, assignment rule, id counter, copies stored) lives here in
 // IvfState. Queries are routed by L2 (the quantizer stays the index's own IndexFlatL2). The
 // sidecar file is the plugin's format, so C++ (GmmIvfIndex::load, flashgmm-ivf) reads what
@@ -19,6 +19,7 @@
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/invlists/InvertedLists.h>
 
@@ -212,6 +213,35 @@ py::tuple search(const IvfState* st, std::uintptr_t index, const FloatRows& q, s
   return py::make_tuple(D, I, stats);
 }
 
+// Every distinct id closer than radius, once (fi::range_search_distinct), as FAISS's Python
+// range_search returns it: lims uint64 (nq + 1), D float32, I int64.
+py::tuple range_search(std::uintptr_t index, const FloatRows& q, float radius, std::int64_t nprobe) {
+  const faiss::IndexIVF* ivf = ivf_at(index);
+  const std::int64_t n = rows_of(q, ivf->d, "q");
+  const idx_t np = std::min<idx_t>(nprobe > 0 ? nprobe : static_cast<idx_t>(ivf->nprobe), ivf->nlist);
+  faiss::RangeSearchResult res(n);
+  fi::SearchStats ss;
+  {
+    py::gil_scoped_release nogil;
+    fi::range_search_distinct(*ivf, n, q.data(), radius, static_cast<int>(np), &res, &ss);
+  }
+  const size_t total = res.lims[n];
+  py::array_t<std::uint64_t> lims(static_cast<py::ssize_t>(n + 1));
+  py::array_t<float> D(static_cast<py::ssize_t>(total));
+  py::array_t<std::int64_t> I(static_cast<py::ssize_t>(total));
+  std::copy(res.lims, res.lims + n + 1, lims.mutable_data());
+  std::copy(res.distances, res.distances + total, D.mutable_data());
+  std::copy(res.labels, res.labels + total, I.mutable_data());
+  py::dict stats;
+  stats["nq"] = n;
+  stats["nprobe"] = static_cast<std::int64_t>(np);
+  stats["ndis"] = ss.ndis;
+  stats["lists_probed"] = ss.lists_probed;
+  stats["duplicates_removed"] = ss.duplicates_removed;
+  stats["seconds"] = ss.seconds;
+  return py::make_tuple(lims, D, I, stats);
+}
+
 void write_sidecar(const IvfState& st, std::uintptr_t index, const std::string& path) {
   const faiss::IndexIVF* ivf = ivf_at(index);
   fi::Sidecar s;
@@ -322,6 +352,7 @@ void bind_faiss(py::module_& m) {
         py::arg("pseudo_query_fraction") = fi::MultiAssignParams().pseudo_query_fraction,
         py::arg("max_entries_ratio") = fi::MultiAssignParams().max_entries_ratio);
   m.def("ivf_search", &search, py::arg("state"), py::arg("index"), py::arg("q"), py::arg("k"), py::arg("nprobe") = 0);
+  m.def("ivf_range_search", &range_search, py::arg("index"), py::arg("q"), py::arg("radius"), py::arg("nprobe") = 0);
   m.def("ivf_write_sidecar", &write_sidecar, py::arg("state"), py::arg("index"), py::arg("path"));
   m.def("ivf_read_sidecar", &read_sidecar, py::arg("index"), py::arg("path"), py::arg("index_path"));
   m.def("ivf_sidecar_path", &fi::GmmIvfIndex::sidecar_path);

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <faiss/impl/AuxIndexStructures.h>
+
 #include "flashgmm/error.hpp"
 #include "flashgmm_faiss/gmm_ivf_index.hpp"
 #include "fuzz_support.hpp"
@@ -103,6 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (in.ConsumeIntegralInRange<int>(0, 15) == 0) s.ntotal = i64(s.ntotal);
   const int k = in.ConsumeIntegralInRange<int>(1, 20);
   const int nprobe = in.ConsumeIntegralInRange<int>(0, kNlist + 1);
+  const float radius = in.ConsumeFloatingPointInRange<float>(0.0f, 50.0f);
   flashgmm::ivf::write_sidecar(GmmIvfIndex::sidecar_path(fx.index_path), s);
   try {
     GmmIvfIndex index = GmmIvfIndex::load(fx.index_path);
@@ -110,6 +113,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     std::vector<faiss::Index::idx_t> labels(dist.size());
     index.search(3, fx.queries.data(), k, dist.data(), labels.data(), nprobe);
     for (auto l : labels) FUZZ_REQUIRE(l >= -1);
+    faiss::RangeSearchResult within(3);
+    index.range_search(3, fx.queries.data(), radius, &within, nprobe);
+    for (size_t j = 0; j < within.lims[3]; ++j) FUZZ_REQUIRE(within.labels[j] >= 0 && within.distances[j] < radius);
     index.add(3, fx.queries.data());
     index.search(3, fx.queries.data(), k, dist.data(), labels.data(), nprobe);
   } catch (const flashgmm::Error&) {

@@ -88,6 +88,47 @@ def test_train_add_search_end_to_end(data, trained):
     assert recall(Iall, gt) > 0.999
 
 
+def test_range_search_returns_each_id_once(data, trained):
+    xb, xq = data
+    index, _, _ = trained
+    gf.add_multi(index, xb, max_copies=2)
+    Dk, _ = exact_knn(xb, xq, 20)
+    radius = float(np.median(Dk[:, -1]))  # about 20 neighbours per query
+    flat = faiss.IndexFlatL2(D)
+    flat.add(xb)
+    lims_t, D_t, I_t = flat.range_search(xq, radius)
+
+    # Every list probed: exactly the brute-force neighbours, each once, sorted by distance.
+    lims, Dr, Ir, stats = gf.range_search(index, xq, radius, nprobe=NLIST)
+    assert lims.dtype == np.uint64 and Dr.dtype == np.float32 and Ir.dtype == np.int64
+    assert lims.shape == (xq.shape[0] + 1,) and lims[-1] == len(Ir) == len(Dr)
+    assert stats["lists_probed"] == NLIST * xq.shape[0] and stats["duplicates_removed"] > 0
+    for i in range(xq.shape[0]):
+        ids, dis = Ir[lims[i]:lims[i + 1]], Dr[lims[i]:lims[i + 1]]
+        truth = dict(zip(I_t[lims_t[i]:lims_t[i + 1]], D_t[lims_t[i]:lims_t[i + 1]]))
+        assert len(set(ids)) == len(ids) and set(ids) == set(truth)
+        assert np.all(np.diff(dis) >= 0) and np.all(dis < radius)
+        np.testing.assert_allclose(dis, [truth[j] for j in ids], rtol=1e-4, atol=1e-4)
+
+    # A few lists: FAISS's own range search over the same lists, copies folded into one.
+    index.nprobe = 4
+    lims_p, D_p, I_p = index.range_search(xq, radius)
+    lims, Dr, Ir, stats = gf.range_search(index, xq, radius)  # None = index.nprobe
+    assert stats["nprobe"] == 4 and len(I_p) == len(Ir) + stats["duplicates_removed"] > len(Ir)
+    for i in range(xq.shape[0]):
+        folded = {}
+        for j, dist in zip(I_p[lims_p[i]:lims_p[i + 1]], D_p[lims_p[i]:lims_p[i + 1]]):
+            folded[j] = min(dist, folded.get(j, np.inf))
+        assert dict(zip(Ir[lims[i]:lims[i + 1]], Dr[lims[i]:lims[i + 1]])) == folded
+
+    with pytest.raises(ValueError, match="NaN"):
+        gf.range_search(index, xq, float("nan"))
+    with pytest.raises(ValueError, match=r"shape \(n, 16\)"):
+        gf.range_search(index, xq[:, :8], radius)
+    with pytest.raises(ValueError, match="nprobe"):
+        gf.range_search(index, xq, radius, nprobe=0)
+
+
 def test_python_defaults_follow_cpp():
     d = _core.ivf_defaults()
     assert d["centroids"] == "kmeans" and d["spill"] == "neighbors" and d["refine_centroids"]

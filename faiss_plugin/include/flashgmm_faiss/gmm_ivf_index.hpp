@@ -49,6 +49,12 @@ class GmmIvfIndex {
   void search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels, int nprobe = 0,
               SearchStats* stats = nullptr) const;
 
+  /// Every distinct id with a copy closer than `radius` (squared L2), once, at its nearest copy;
+  /// each query's results sorted by distance (range_search_distinct). `result` is made for n
+  /// queries: faiss::RangeSearchResult result(n). nprobe ≤ 0 = the IVF's.
+  void range_search(idx_t n, const float* x, float radius, faiss::RangeSearchResult* result, int nprobe = 0,
+                    SearchStats* stats = nullptr) const;
+
   /// Writes the IVF index with faiss::write_index to `path` (stock FAISS loads it) and the
   /// mixture + bookkeeping to sidecar_path(path).
   void save(const std::string& path) const;

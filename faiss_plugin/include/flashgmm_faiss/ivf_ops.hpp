@@ -101,4 +101,12 @@ void search_distinct(const faiss::IndexIVF& ivf, faiss::Index::idx_t n, const fl
                      int nprobe, int max_copies, float* distances, faiss::Index::idx_t* labels,
                      SearchStats* stats = nullptr);
 
+/// Range search over distinct ids: every id with a stored copy closer than `radius` (squared
+/// L2, strictly less, as FAISS) in the nprobe lists routed by ivf.quantizer (≤ 0 = ivf.nprobe),
+/// each id once at its nearest copy (copies differ under PQ/SQ codes), each query's results
+/// sorted by distance then id. `result` must have been made for n queries (FAISS's
+/// RangeSearchResult(n)); it is filled and compacted in place. Adds to *stats (may be null).
+void range_search_distinct(const faiss::IndexIVF& ivf, faiss::Index::idx_t n, const float* x, float radius,
+                           int nprobe, faiss::RangeSearchResult* result, SearchStats* stats = nullptr);
+
 }  // namespace flashgmm::ivf
