@@ -188,6 +188,18 @@ py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const
   return out;
 }
 
+// What a search did, as Python's stats dict.
+py::dict stats_dict(const fi::SearchStats& ss, idx_t nprobe) {
+  py::dict stats;
+  stats["nq"] = ss.nq;
+  stats["nprobe"] = static_cast<std::int64_t>(nprobe);
+  stats["ndis"] = ss.ndis;
+  stats["lists_probed"] = ss.lists_probed;
+  stats["duplicates_removed"] = ss.duplicates_removed;
+  stats["seconds"] = ss.seconds;
+  return stats;
+}
+
 // k nearest distinct ids per query (fi::search_distinct: over-fetch k·max_copies_stored entries,
 // keep each id's best copy).
 py::tuple search(const IvfState* st, std::uintptr_t index, const FloatRows& q, std::int64_t k, std::int64_t nprobe) {
@@ -203,14 +215,7 @@ py::tuple search(const IvfState* st, std::uintptr_t index, const FloatRows& q, s
     fi::search_distinct(*ivf, n, q.data(), k, static_cast<int>(np), st ? st->book.max_copies_stored : 1,
                         D.mutable_data(), I.mutable_data(), &ss);
   }
-  py::dict stats;
-  stats["nq"] = n;
-  stats["nprobe"] = static_cast<std::int64_t>(np);
-  stats["ndis"] = ss.ndis;
-  stats["lists_probed"] = ss.lists_probed;
-  stats["duplicates_removed"] = ss.duplicates_removed;
-  stats["seconds"] = ss.seconds;
-  return py::make_tuple(D, I, stats);
+  return py::make_tuple(D, I, stats_dict(ss, np));
 }
 
 // Every distinct id closer than radius, once (fi::range_search_distinct), as FAISS's Python
@@ -232,14 +237,7 @@ py::tuple range_search(std::uintptr_t index, const FloatRows& q, float radius, s
   std::copy(res.lims, res.lims + n + 1, lims.mutable_data());
   std::copy(res.distances, res.distances + total, D.mutable_data());
   std::copy(res.labels, res.labels + total, I.mutable_data());
-  py::dict stats;
-  stats["nq"] = n;
-  stats["nprobe"] = static_cast<std::int64_t>(np);
-  stats["ndis"] = ss.ndis;
-  stats["lists_probed"] = ss.lists_probed;
-  stats["duplicates_removed"] = ss.duplicates_removed;
-  stats["seconds"] = ss.seconds;
-  return py::make_tuple(lims, D, I, stats);
+  return py::make_tuple(lims, D, I, stats_dict(ss, np));
 }
 
 void write_sidecar(const IvfState& st, std::uintptr_t index, const std::string& path) {
