@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <limits>
 #include <random>
-#include <unordered_set>
 
 #include <unistd.h>
 
@@ -56,7 +55,7 @@ GmmIvfIndex::GmmIvfIndex(int d, const std::string& factory_key, GmmIvfParams par
 
 GmmIvfIndex::GmmIvfIndex(std::unique_ptr<faiss::IndexIVF> ivf, GaussianMixture mixture, GmmIvfParams params,
                          std::int64_t n_vectors, std::int64_t next_id)
-    : ivf_(std::move(ivf)), params_(std::move(params)), n_vectors_(n_vectors), next_id_(next_id) {
+    : ivf_(std::move(ivf)), params_(std::move(params)) {
   FLASHGMM_CHECK(ivf_ != nullptr, "GmmIvfIndex: null IVF index");
   FLASHGMM_CHECK(ivf_->metric_type == faiss::METRIC_L2, "GmmIvfIndex: only METRIC_L2 IVF indexes are supported");
   FLASHGMM_CHECK(mixture.fitted(), "GmmIvfIndex: the mixture is not fitted");
@@ -70,7 +69,7 @@ GmmIvfIndex::GmmIvfIndex(std::unique_ptr<faiss::IndexIVF> ivf, GaussianMixture m
   params_.assign.validate();
   params_.routing.validate();
   mixture_ = std::make_unique<GaussianMixture>(std::move(mixture));
-  max_copies_stored_ = std::max(1, params_.assign.max_copies);
+  book_ = IvfBookkeeping{n_vectors, next_id, std::max(1, params_.assign.max_copies), ivf_->ntotal};
   install_quantizer();
 }
 
@@ -81,6 +80,14 @@ GmmIvfIndex& GmmIvfIndex::operator=(GmmIvfIndex&&) noexcept = default;
 int GmmIvfIndex::dim() const { return static_cast<int>(ivf_->d); }
 std::int64_t GmmIvfIndex::nlist() const { return static_cast<std::int64_t>(ivf_->nlist); }
 std::int64_t GmmIvfIndex::n_entries() const { return ivf_->ntotal; }
+std::int64_t GmmIvfIndex::n_vectors() const {
+  sync_bookkeeping(*ivf_, book_);
+  return book_.n_vectors;
+}
+std::int64_t GmmIvfIndex::n_added() const {
+  sync_bookkeeping(*ivf_, book_);
+  return book_.next_id;
+}
 double GmmIvfIndex::imbalance_factor() const { return ivf_->invlists->imbalance_factor(); }
 bool GmmIvfIndex::is_trained() const { return mixture_ != nullptr && ivf_->is_trained; }
 
@@ -134,31 +141,17 @@ void GmmIvfIndex::add_with_ids(idx_t n, const float* x, const idx_t* ids) {
 
 void GmmIvfIndex::add_impl(idx_t n, const float* x, const idx_t* ids) {
   FLASHGMM_CHECK(is_trained(), "GmmIvfIndex::add: the index is not trained");
-  IvfBookkeeping book{n_vectors_, next_id_, max_copies_stored_};
-  add_multi(*ivf_, *mixture_, params_.assign, book, n, x, ids, static_cast<std::uint64_t>(params_.cp.seed));
-  n_vectors_ = book.n_vectors;
-  next_id_ = book.next_id;
-  max_copies_stored_ = book.max_copies_stored;
+  add_multi(*ivf_, *mixture_, params_.assign, book_, n, x, ids, static_cast<std::uint64_t>(params_.cp.seed));
 }
 
 std::size_t GmmIvfIndex::remove_ids(const faiss::IDSelector& sel) {
-  std::unordered_set<idx_t> hit;
-  const faiss::InvertedLists* il = ivf_->invlists;
-  for (size_t l = 0; l < il->nlist; ++l) {
-    faiss::InvertedLists::ScopedIds list_ids(il, l);
-    const size_t sz = il->list_size(l);
-    for (size_t j = 0; j < sz; ++j)
-      if (sel.is_member(list_ids[j])) hit.insert(list_ids[j]);
-  }
-  ivf_->remove_ids(sel);  // scans every list: removes all copies and lowers ntotal by their count
-  n_vectors_ -= static_cast<std::int64_t>(hit.size());
-  return hit.size();
+  return static_cast<std::size_t>(remove_all_copies(*ivf_, sel, book_));
 }
 
 void GmmIvfIndex::search(idx_t n, const float* x, idx_t k, float* distances, idx_t* labels, int nprobe,
                          SearchStats* stats) const {
   FLASHGMM_CHECK(is_trained(), "GmmIvfIndex::search: the index is not trained");
-  search_distinct(*ivf_, n, x, k, nprobe, max_copies_stored_, distances, labels, stats);
+  search_distinct(*ivf_, n, x, k, nprobe, book_.max_copies_stored, distances, labels, stats);
 }
 
 void GmmIvfIndex::range_search(idx_t n, const float* x, float radius, faiss::RangeSearchResult* result, int nprobe,
@@ -184,9 +177,10 @@ void GmmIvfIndex::save(const std::string& path) const {
   s.dim = dim();
   s.nlist = nlist();
   s.ntotal = n_entries();
-  s.n_vectors = n_vectors_;
-  s.next_id = next_id_;
-  s.max_copies_stored = max_copies_stored_;
+  sync_bookkeeping(*ivf_, book_);
+  s.n_vectors = book_.n_vectors;
+  s.next_id = book_.next_id;
+  s.max_copies_stored = book_.max_copies_stored;
   s.assign = params_.assign;
   s.routing = params_.routing;
   s.centroid_fingerprint = centroid_fingerprint(*ivf_);
@@ -222,7 +216,7 @@ GmmIvfIndex GmmIvfIndex::load(const std::string& path) {
   gm.set_model(std::move(s.model));
   idx.release();
   GmmIvfIndex out(std::unique_ptr<faiss::IndexIVF>(ivf), std::move(gm), p, s.n_vectors, s.next_id);
-  out.max_copies_stored_ = s.max_copies_stored;
+  out.book_.max_copies_stored = s.max_copies_stored;
   return out;
 }
 

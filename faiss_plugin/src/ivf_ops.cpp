@@ -164,6 +164,7 @@ std::int64_t add_multi(faiss::IndexIVF& ivf, const GaussianMixture& mixture, Mul
   if (n == 0) return 0;
   FLASHGMM_CHECK(x != nullptr, "add: vectors are null");
   assign.validate();
+  sync_bookkeeping(ivf, book);
   // Ids are int64: sequential ids must not run past its end, nor may a given id leave no room
   // for the next one (signed overflow is undefined).
   constexpr idx_t kMaxId = std::numeric_limits<idx_t>::max() - 1;
@@ -218,6 +219,7 @@ std::int64_t add_multi(faiss::IndexIVF& ivf, const GaussianMixture& mixture, Mul
   }
   idx_t max_id = book.next_id - 1;
   for (idx_t i = 0; ids && i < n; ++i) max_id = std::max(max_id, ids[i]);
+  book.entries = ivf.ntotal;
   book.n_vectors += n;
   book.next_id = ids ? std::max(book.next_id, max_id + 1) : book.next_id + n;
   book.max_copies_stored = std::max(book.max_copies_stored, m);

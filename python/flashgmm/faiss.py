@@ -39,8 +39,8 @@ if not getattr(_core, "has_faiss", False):
     raise ImportError("flashgmm was built without the FAISS plugin (FLASHGMM_WITH_FAISS=OFF or libfaiss-dev "
                       "missing); flashgmm.faiss is unavailable")
 
-__all__ = ["GmmClustering", "train_ivf", "add_multi", "search", "range_search", "write_index", "read_index", "mixture",
-           "index_stats", "sidecar_path"]
+__all__ = ["GmmClustering", "train_ivf", "add_multi", "search", "range_search", "remove_ids", "write_index",
+           "read_index", "mixture", "index_stats", "sidecar_path"]
 
 # faiss::ClusteringParameters fields that carry over, and GaussianMixture parameters.
 _CLUSTERING_FIELDS = ("niter", "nredo", "seed", "verbose", "min_points_per_centroid", "max_points_per_centroid")
@@ -279,6 +279,22 @@ def range_search(index, q, radius, nprobe=None):
     return _core.ivf_range_search(_address(ivf), q, radius, nprobe)
 
 
+def remove_ids(index, ids):
+    """Remove every stored copy of the given ids: `ids` is an array of int64 ids or a
+    faiss.IDSelector. Returns the number of distinct ids removed. FAISS's own index.remove_ids
+    also removes every copy while the index has no direct map (with a hashtable map it would
+    remove one copy per id: here the map is rebuilt after the removal instead); flashgmm's counts
+    are kept right either way."""
+    ivf = _ivf(index)
+    state = _state(index, required=False)
+    if isinstance(ids, _faiss.IDSelector):
+        return _core.ivf_remove_ids(state, _address(ivf), None, int(ids.this))
+    arr = np.asarray(ids)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"ids must be integers or a faiss.IDSelector, got {arr.dtype}")
+    return _core.ivf_remove_ids(state, _address(ivf), np.ascontiguousarray(arr.reshape(-1), dtype=np.int64))
+
+
 def sidecar_path(path):
     """Where write_index puts the mixture next to the FAISS index file."""
     return _core.ivf_sidecar_path(os.fspath(path))
@@ -326,6 +342,8 @@ def index_stats(index):
     max_copies_stored, imbalance_factor (FAISS's), list_sizes."""
     ivf = _ivf(index)
     state = _state(index, required=False)
+    if state is not None:
+        _core.ivf_sync(state, _address(ivf))  # the lists may have changed through FAISS's own add/remove_ids
     sizes = _core.ivf_list_sizes(_address(ivf))
     n_vectors = state.n_vectors if state is not None else int(ivf.ntotal)
     return {"n_vectors": n_vectors, "entries": int(ivf.ntotal),

@@ -15,12 +15,15 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/impl/AuxIndexStructures.h>
 #include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
 #include <faiss/invlists/InvertedLists.h>
 
 #include "bindings.hpp"
@@ -188,6 +191,24 @@ py::dict add_multi(IvfState& st, std::uintptr_t index, const FloatRows& x, const
   return out;
 }
 
+// Removes every copy of the selected ids (fi::remove_all_copies): `ids` an int64 array or
+// `selector` the address of a Python-made faiss.IDSelector. Returns the distinct ids removed.
+std::int64_t remove_ids(IvfState* st, std::uintptr_t index, std::optional<IdArray> ids, std::uintptr_t selector) {
+  faiss::IndexIVF* ivf = ivf_at(index);
+  std::unique_ptr<faiss::IDSelectorBatch> batch;
+  const faiss::IDSelector* sel = reinterpret_cast<const faiss::IDSelector*>(selector);
+  if (ids) {
+    if (ids->ndim() != 1) throw py::value_error("ids must be a 1-d array");
+    batch = std::make_unique<faiss::IDSelectorBatch>(static_cast<size_t>(ids->shape(0)), ids->data());
+    sel = batch.get();
+  }
+  if (sel == nullptr) throw py::value_error("remove_ids: no ids and no selector");
+  fi::IvfBookkeeping none;  // an index without flashgmm state: no counts to keep
+  none.entries = ivf->ntotal;
+  py::gil_scoped_release nogil;
+  return fi::remove_all_copies(*ivf, *sel, st ? st->book : none);
+}
+
 // What a search did, as Python's stats dict.
 py::dict stats_dict(const fi::SearchStats& ss, idx_t nprobe) {
   py::dict stats;
@@ -240,8 +261,9 @@ py::tuple range_search(std::uintptr_t index, const FloatRows& q, float radius, s
   return py::make_tuple(lims, D, I, stats_dict(ss, np));
 }
 
-void write_sidecar(const IvfState& st, std::uintptr_t index, const std::string& path) {
+void write_sidecar(IvfState& st, std::uintptr_t index, const std::string& path) {
   const faiss::IndexIVF* ivf = ivf_at(index);
+  fi::sync_bookkeeping(*ivf, st.book);  // the lists may have been changed by FAISS's own add/remove_ids
   fi::Sidecar s;
   s.dim = static_cast<std::int32_t>(ivf->d);
   s.nlist = static_cast<std::int64_t>(ivf->nlist);
@@ -280,6 +302,7 @@ IvfState read_sidecar(std::uintptr_t index, const std::string& path, const std::
   st.book.n_vectors = s.n_vectors;
   st.book.next_id = s.next_id;
   st.book.max_copies_stored = s.max_copies_stored;
+  st.book.entries = s.ntotal;
   return st;
 }
 
@@ -351,6 +374,9 @@ void bind_faiss(py::module_& m) {
         py::arg("max_entries_ratio") = fi::MultiAssignParams().max_entries_ratio);
   m.def("ivf_search", &search, py::arg("state"), py::arg("index"), py::arg("q"), py::arg("k"), py::arg("nprobe") = 0);
   m.def("ivf_range_search", &range_search, py::arg("index"), py::arg("q"), py::arg("radius"), py::arg("nprobe") = 0);
+  m.def("ivf_remove_ids", &remove_ids, py::arg("state"), py::arg("index"), py::arg("ids"), py::arg("selector") = 0);
+  m.def("ivf_sync", [](IvfState& st, std::uintptr_t index) { fi::sync_bookkeeping(*ivf_at(index), st.book); },
+        py::arg("state"), py::arg("index"));
   m.def("ivf_write_sidecar", &write_sidecar, py::arg("state"), py::arg("index"), py::arg("path"));
   m.def("ivf_read_sidecar", &read_sidecar, py::arg("index"), py::arg("path"), py::arg("index_path"));
   m.def("ivf_sidecar_path", &fi::GmmIvfIndex::sidecar_path);

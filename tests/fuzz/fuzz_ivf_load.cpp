@@ -17,6 +17,7 @@
 #include <vector>
 
 #include <faiss/impl/AuxIndexStructures.h>
+#include <faiss/impl/IDSelector.h>
 
 #include "flashgmm/error.hpp"
 #include "flashgmm_faiss/gmm_ivf_index.hpp"
@@ -117,6 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     index.range_search(3, fx.queries.data(), radius, &within, nprobe);
     for (size_t j = 0; j < within.lims[3]; ++j) FUZZ_REQUIRE(within.labels[j] >= 0 && within.distances[j] < radius);
     index.add(3, fx.queries.data());
+    index.remove_ids(faiss::IDSelectorRange(0, 2));
     index.search(3, fx.queries.data(), k, dist.data(), labels.data(), nprobe);
   } catch (const flashgmm::Error&) {
   }

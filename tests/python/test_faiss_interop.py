@@ -129,6 +129,35 @@ def test_range_search_returns_each_id_once(data, trained):
         gf.range_search(index, xq, radius, nprobe=0)
 
 
+def test_remove_ids_and_faiss_side_changes(data, trained, tmp_path):
+    xb, xq = data
+    index, _, _ = trained
+    gf.add_multi(index, xb, max_copies=2)
+    n = xb.shape[0]
+    # Ours: every copy of each id goes, with an id array or a FAISS selector.
+    assert gf.remove_ids(index, np.arange(100)) == 100
+    assert gf.remove_ids(index, faiss.IDSelectorRange(100, 200)) == 100
+    assert gf.index_stats(index)["n_vectors"] == n - 200
+    _, I_all, _ = gf.search(index, xq, 50, nprobe=NLIST)
+    assert not np.any((I_all >= 0) & (I_all < 200))
+    # FAISS's own remove_ids (no direct map: it scans every list) leaves our counts stale; they
+    # are recounted, and the sidecar written afterwards loads again.
+    index.remove_ids(faiss.IDSelectorRange(200, 15000))
+    assert index.ntotal < n - 200
+    assert gf.index_stats(index)["n_vectors"] == n - 15000
+    gf.write_index(index, tmp_path / "removed.index")
+    back = gf.read_index(tmp_path / "removed.index")
+    assert back.ntotal == index.ntotal and gf.index_stats(back)["n_vectors"] == n - 15000
+    # A hashtable direct map would make FAISS remove one copy per id; ours removes all of them.
+    back.set_direct_map_type(faiss.DirectMap.Hashtable)
+    keep = np.arange(15000, 15100)
+    assert gf.remove_ids(back, keep) == 100
+    _, I_back, _ = gf.search(back, xq, 50, nprobe=NLIST)
+    assert not np.any(np.isin(I_back, keep))
+    with pytest.raises(TypeError, match="integers or a faiss.IDSelector"):
+        gf.remove_ids(back, np.array([1.5]))
+
+
 def test_python_defaults_follow_cpp():
     d = _core.ivf_defaults()
     assert d["centroids"] == "kmeans" and d["spill"] == "neighbors" and d["refine_centroids"]

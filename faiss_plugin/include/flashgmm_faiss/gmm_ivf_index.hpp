@@ -41,7 +41,8 @@ class GmmIvfIndex {
   /// (add_multi). The neighbors rule treats each call as one batch: add large batches.
   void add(idx_t n, const float* x);
   void add_with_ids(idx_t n, const float* x, const idx_t* ids);
-  /// Removes every copy of the selected ids; returns the number of distinct vectors removed.
+  /// Removes every copy of the selected ids (remove_all_copies); returns the number of distinct
+  /// vectors removed.
   std::size_t remove_ids(const faiss::IDSelector& sel);
 
   /// k nearest distinct ids per query (over-fetches k·max_copies entries, keeps each id's best
@@ -64,10 +65,10 @@ class GmmIvfIndex {
 
   int dim() const;
   std::int64_t nlist() const;
-  std::int64_t n_vectors() const { return n_vectors_; }     ///< distinct ids stored
+  std::int64_t n_vectors() const;                          ///< distinct ids stored
   std::int64_t n_entries() const;                          ///< list entries (= IndexIVF::ntotal)
   double imbalance_factor() const;                         ///< FAISS's, over list sizes
-  std::int64_t n_added() const { return next_id_; }        ///< next sequential id
+  std::int64_t n_added() const;                            ///< next sequential id
 
   const faiss::IndexIVF& ivf() const { return *ivf_; }
   faiss::IndexIVF& ivf() { return *ivf_; }
@@ -89,9 +90,9 @@ class GmmIvfIndex {
   std::unique_ptr<faiss::IndexIVF> ivf_;
   std::unique_ptr<GaussianMixture> mixture_;
   GmmIvfParams params_;
-  std::int64_t n_vectors_ = 0;
-  std::int64_t next_id_ = 0;
-  int max_copies_stored_ = 1;  // largest max_copies used by any add (over-fetch factor)
+  // Distinct ids, next id, copies stored: a cache of the lists' contents, recounted when they
+  // were changed through ivf() (sync_bookkeeping), hence mutable.
+  mutable IvfBookkeeping book_;
   std::vector<faiss::ClusteringIterationStats> train_stats_;
   double train_seconds_ = 0.0;
 };

@@ -60,7 +60,20 @@ struct IvfBookkeeping {
   std::int64_t n_vectors = 0;  ///< distinct ids stored
   std::int64_t next_id = 0;    ///< next sequential id
   int max_copies_stored = 1;   ///< largest max_copies of any add: the search over-fetch factor
+  /// ivf.ntotal when the counts above were last right; another value means the lists were
+  /// changed outside flashgmm (FAISS's own add or remove_ids) and sync_bookkeeping recounts.
+  std::int64_t entries = 0;
 };
+
+/// Makes `book` right again when ivf.ntotal differs from book.entries: counts the distinct ids
+/// in the lists (one pass, a hash set of them) and moves next_id past the largest.
+void sync_bookkeeping(const faiss::IndexIVF& ivf, IvfBookkeeping& book);
+
+/// Removes every stored copy of the ids `sel` selects and returns how many distinct ids went.
+/// FAISS's remove_ids alone is right only without a direct map (it scans every list); with a
+/// hashtable map it would remove one copy per id, so the map is dropped for the removal and
+/// rebuilt from the lists. An array map, which FAISS cannot remove from, is refused.
+std::int64_t remove_all_copies(faiss::IndexIVF& ivf, const faiss::IDSelector& sel, IvfBookkeeping& book);
 
 /// The result of train_ivf.
 struct IvfTraining {
