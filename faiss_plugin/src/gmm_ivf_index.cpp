@@ -69,7 +69,9 @@ GmmIvfIndex::GmmIvfIndex(std::unique_ptr<faiss::IndexIVF> ivf, GaussianMixture m
   params_.assign.validate();
   params_.routing.validate();
   mixture_ = std::make_unique<GaussianMixture>(std::move(mixture));
-  book_ = IvfBookkeeping{n_vectors, next_id, std::max(1, params_.assign.max_copies), ivf_->ntotal};
+  // Counts not given for a filled index (the defaults): recounted from the lists when needed.
+  const bool unknown = n_vectors == 0 && ivf_->ntotal > 0;
+  book_ = IvfBookkeeping{n_vectors, next_id, std::max(1, params_.assign.max_copies), unknown ? -1 : ivf_->ntotal};
   install_quantizer();
 }
 

@@ -4,10 +4,12 @@
 
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <unistd.h>
 #include <vector>
 
+#include <faiss/clone_index.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/invlists/DirectMap.h>
 #include <faiss/invlists/InvertedLists.h>
@@ -113,6 +115,25 @@ TEST(Bookkeeping, CountsFollowFaissOwnRemoveAndAdd) {
   EXPECT_GE(back.n_added(), first_faiss_id + 5);
   back.add(5, x.data() + 5 * kD);
   EXPECT_EQ(back.n_vectors(), kN - 3000 + 10);
+  std::remove(path.c_str());
+  std::remove(GmmIvfIndex::sidecar_path(path).c_str());
+}
+
+TEST(Bookkeeping, AdoptedFilledIndexIsCounted) {
+  const auto x = gaussian_blobs(kN, kD, 24, 0.8f, 54);
+  GmmIvfIndex built = make_index(x);
+  const std::string path = temp_path("adopt.index");
+  built.save(path);
+  GmmIvfIndex loaded = GmmIvfIndex::load(path);
+  // Hand the filled IVF to a new wrapper without counts: they come from the lists.
+  std::unique_ptr<faiss::IndexIVF> ivf(dynamic_cast<faiss::IndexIVF*>(faiss::clone_index(&loaded.ivf())));
+  ASSERT_TRUE(ivf);
+  ASSERT_GT(ivf->ntotal, kN);
+  flashgmm::GaussianMixture gm(loaded.params().gmm);
+  gm.set_model(loaded.mixture().model());
+  GmmIvfIndex adopted(std::move(ivf), std::move(gm), loaded.params());
+  EXPECT_EQ(adopted.n_vectors(), kN);
+  EXPECT_EQ(adopted.n_added(), kN);
   std::remove(path.c_str());
   std::remove(GmmIvfIndex::sidecar_path(path).c_str());
 }

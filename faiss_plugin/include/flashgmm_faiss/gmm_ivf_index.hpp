@@ -26,6 +26,8 @@ class GmmIvfIndex {
   /// "IVF1024,Flat", "IVF1024,PQ16", "IVF1024,SQ8".
   GmmIvfIndex(int d, const std::string& factory_key, GmmIvfParams params = GmmIvfParams());
   /// Adopts an IVF index whose quantizer holds the mixture's means (e.g. after GmmClustering).
+  /// n_vectors / next_id: its distinct ids and next sequential id; left 0 for a filled index,
+  /// they are counted from its lists.
   GmmIvfIndex(std::unique_ptr<faiss::IndexIVF> ivf, GaussianMixture mixture, GmmIvfParams params,
               std::int64_t n_vectors = 0, std::int64_t next_id = 0);
   ~GmmIvfIndex();
