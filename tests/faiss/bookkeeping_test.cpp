@@ -27,18 +27,7 @@ namespace {
 constexpr int kD = 12;
 constexpr idx_t kN = 4000;
 
-GmmIvfIndex make_index(const std::vector<float>& x) {
-  GmmIvfParams p;
-  p.gmm.seed = 9;
-  p.cp.niter = 10;
-  p.assign.max_copies = 3;
-  p.assign.min_posterior = 0.02f;
-  p.assign.rule = SpillRule::soar;
-  GmmIvfIndex index(kD, "IVF24,Flat", p);
-  index.train(kN, x.data());
-  index.add(kN, x.data());
-  return index;
-}
+GmmIvfIndex make_index(const std::vector<float>& x) { return flashgmm_faiss_test::soar_index(kD, "IVF24,Flat", x, 9, 10); }
 
 // Stored entries whose id is in [lo, hi).
 std::int64_t entries_in(const faiss::IndexIVF& ivf, idx_t lo, idx_t hi) {

@@ -3,9 +3,12 @@
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include <faiss/IndexFlat.h>
+
+#include "flashgmm_faiss/gmm_ivf_index.hpp"
 
 namespace flashgmm_faiss_test {
 
@@ -48,6 +51,23 @@ inline std::vector<float> uneven_blobs(std::int64_t n, int d, int clusters, floa
       x[static_cast<size_t>(i) * d + j] = centres[static_cast<size_t>(c) * d + j] + sigma[c] * g(rng);
   }
   return x;
+}
+
+/// A trained GmmIvfIndex (factory `key`) holding the rows of x, each in up to three lists by the
+/// soar rule (copies wherever they pay, whatever the data), with a fixed seed.
+inline flashgmm::ivf::GmmIvfIndex soar_index(int d, const std::string& key, const std::vector<float>& x,
+                                             std::uint64_t seed, int niter) {
+  flashgmm::ivf::GmmIvfParams p;
+  p.gmm.seed = seed;
+  p.cp.niter = niter;
+  p.assign.max_copies = 3;
+  p.assign.min_posterior = 0.02f;
+  p.assign.rule = flashgmm::ivf::SpillRule::soar;
+  flashgmm::ivf::GmmIvfIndex index(d, key, p);
+  const auto n = static_cast<faiss::Index::idx_t>(x.size() / d);
+  index.train(n, x.data());
+  index.add(n, x.data());
+  return index;
 }
 
 /// Exact k nearest neighbours (ids) of each query by brute force.

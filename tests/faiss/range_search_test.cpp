@@ -31,16 +31,7 @@ constexpr idx_t kNq = 100;
 constexpr float kRadius = 20.0f;  // a few dozen neighbours per query on these blobs (σ 1, D 16)
 
 GmmIvfIndex make_index(const std::vector<float>& x, const std::string& key) {
-  GmmIvfParams p;
-  p.gmm.seed = 3;
-  p.cp.niter = 12;
-  p.assign.max_copies = 3;
-  p.assign.min_posterior = 0.02f;
-  p.assign.rule = SpillRule::soar;
-  GmmIvfIndex index(kD, key, p);
-  index.train(static_cast<idx_t>(x.size() / kD), x.data());
-  index.add(static_cast<idx_t>(x.size() / kD), x.data());
-  return index;
+  return flashgmm_faiss_test::soar_index(kD, key, x, 3, 12);
 }
 
 using Hits = std::vector<std::map<idx_t, float>>;  // per query: id → distance
