@@ -65,13 +65,14 @@ ivf::GmmIvfIndex merge_ivf_shards(const std::vector<std::string>& shard_paths) {
                        shard.params().assign.min_posterior == params.assign.min_posterior,
                    "IVF shard '" << shard_paths[s] << "' used another multi-assignment rule than '" << shard_paths[0]
                                  << "'");
+    // Counted before merge_from empties the shard's lists (the counts follow the lists).
+    n_vectors += shard.n_vectors();
+    next_id = std::max(next_id, shard.n_added());
     try {
       base->merge_from(shard.ivf(), 0);  // ids are global already: no shift
     } catch (const faiss::FaissException& e) {
       FLASHGMM_THROW("cannot merge IVF shard '" << shard_paths[s] << "': " << e.what());
     }
-    n_vectors += shard.n_vectors();
-    next_id = std::max(next_id, shard.n_added());
   }
   return ivf::GmmIvfIndex(std::move(base), std::move(*mixture), params, n_vectors, next_id);
 }
