@@ -233,7 +233,7 @@ void search_distinct(const faiss::IndexIVF& ivf, idx_t n, const float* x, idx_t 
   FLASHGMM_CHECK(max_copies >= 1, "search: max_copies must be >= 1, got " << max_copies);
   FLASHGMM_CHECK(n >= 0 && (n == 0 || (x && distances && labels)), "search: null buffers");
   const auto t0 = std::chrono::steady_clock::now();
-  const idx_t np = std::min<idx_t>(nprobe > 0 ? nprobe : static_cast<idx_t>(ivf.nprobe), static_cast<idx_t>(ivf.nlist));
+  const idx_t np = probe_count(ivf, nprobe);
   // Each id is stored at most max_copies times, so the best k·m entries hold the best copy of
   // each of the k nearest distinct ids (only copies of better ids can rank above it).
   const idx_t kf = k * max_copies;

@@ -52,7 +52,7 @@ void range_search_distinct(const faiss::IndexIVF& ivf, idx_t n, const float* x, 
     result->do_allocation();
     return;
   }
-  const idx_t np = std::min<idx_t>(nprobe > 0 ? nprobe : static_cast<idx_t>(ivf.nprobe), static_cast<idx_t>(ivf.nlist));
+  const idx_t np = probe_count(ivf, nprobe);
   std::vector<idx_t> keys(static_cast<size_t>(n * np));
   std::vector<float> coarse(keys.size());
   faiss::SearchParametersIVF sp;  // its nprobe is the stride FAISS reads the keys with

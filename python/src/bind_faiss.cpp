@@ -227,7 +227,7 @@ py::tuple search(const IvfState* st, std::uintptr_t index, const FloatRows& q, s
   const faiss::IndexIVF* ivf = ivf_at(index);
   const std::int64_t n = rows_of(q, ivf->d, "q");
   if (k < 1) throw py::value_error("k must be >= 1, got " + std::to_string(k));
-  const idx_t np = std::min<idx_t>(nprobe > 0 ? nprobe : static_cast<idx_t>(ivf->nprobe), ivf->nlist);
+  const idx_t np = fi::probe_count(*ivf, nprobe);
   py::array_t<float> D({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
   py::array_t<std::int64_t> I({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
   fi::SearchStats ss;
@@ -244,7 +244,7 @@ py::tuple search(const IvfState* st, std::uintptr_t index, const FloatRows& q, s
 py::tuple range_search(std::uintptr_t index, const FloatRows& q, float radius, std::int64_t nprobe) {
   const faiss::IndexIVF* ivf = ivf_at(index);
   const std::int64_t n = rows_of(q, ivf->d, "q");
-  const idx_t np = std::min<idx_t>(nprobe > 0 ? nprobe : static_cast<idx_t>(ivf->nprobe), ivf->nlist);
+  const idx_t np = fi::probe_count(*ivf, nprobe);
   faiss::RangeSearchResult res(n);
   fi::SearchStats ss;
   {

@@ -3,6 +3,7 @@
 // `import faiss`).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -105,6 +106,12 @@ struct SearchStats {
   std::int64_t duplicates_removed = 0;  ///< copies of an id already in the results
   double seconds = 0.0;
 };
+
+/// Lists a search visits: nprobe, or ivf.nprobe when nprobe ≤ 0, at most nlist.
+inline faiss::Index::idx_t probe_count(const faiss::IndexIVF& ivf, std::int64_t nprobe) {
+  const auto np = static_cast<faiss::Index::idx_t>(nprobe > 0 ? nprobe : static_cast<std::int64_t>(ivf.nprobe));
+  return std::min<faiss::Index::idx_t>(np, static_cast<faiss::Index::idx_t>(ivf.nlist));
+}
 
 /// k nearest distinct ids per query on any L2 IndexIVF whose lists hold each id at most
 /// `max_copies` times: routes with ivf.quantizer (nprobe lists, ≤ 0 = ivf.nprobe; −1 keys are
