@@ -7,6 +7,11 @@
 //   cuda_estep_bench --em-iterations N         (two whole EM iterations on N rows, streamed)
 //   cuda_estep_bench --stream N [--generated M]   streaming: N rows from pinned host memory
 //                    with a 4 GiB GPU budget; M generated rows in one pass (e.g. 1000000000)
+//   cuda_estep_bench --npy DIR --type T [--reps R]   one fast E-step on given data and
+//                    parameters (bench/side_by_side.py writes them): DIR/x.npy (N×D), means.npy
+//                    (K×D), prec.npy (K×1 spherical, K×D diag, K·D×D full precision Cholesky
+//                    factors), log_norm.npy (K×1); prints the median of R warm passes and writes
+//                    the statistics to DIR/ours_{nk,sx,sxx}.npy (float64)
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -24,6 +29,8 @@
 
 #include "cuda/cuda_backend.hpp"
 #include "flashgmm/backend.hpp"
+#include "flashgmm/data_source.hpp"
+#include "flashgmm/params.hpp"
 #include "flashgmm/gaussian_mixture.hpp"
 #include "flashgmm/model.hpp"
 
@@ -482,6 +489,63 @@ void generated_pass(std::int64_t n, int d, int k) {
               (long long)n, d, k, s, n / s / 1e6, nk, be->info().peak_device_bytes / 1048576.0);
 }
 
+// One shape on data and parameters given as .npy files (see the header); the side-by-side bench
+// times other kernels on the same files in the same run.
+int npy_estep(const std::string& dir, const std::string& type_name, int reps) {
+  const CovarianceType type = parse_covariance_type(type_name);
+  auto x = open_data(dir + "/x.npy");
+  auto read_all = [&](const char* name, std::int64_t want) {
+    auto src = open_data(dir + "/" + name);
+    std::vector<float> v(std::size_t(src->rows()) * src->dim());
+    src->read(0, src->rows(), v.data());
+    if (std::int64_t(v.size()) != want) {
+      std::fprintf(stderr, "%s: %zu values, expected %lld\n", name, v.size(), (long long)want);
+      std::exit(2);
+    }
+    return std::vector<double>(v.begin(), v.end());
+  };
+  const int d = x->dim();
+  auto means_src = open_data(dir + "/means.npy");
+  const int k = int(means_src->rows());
+  ComponentParams p;
+  p.covariance_type = type;
+  p.n_components = k;
+  p.dim = d;
+  p.center.assign(d, 0.0);
+  p.means = read_all("means.npy", std::int64_t(k) * d);
+  p.prec = read_all("prec.npy", std::int64_t(covariance_size(type, k, d)));
+  p.log_norm = read_all("log_norm.npy", k);
+  Params prm;
+  prm.backend = BackendKind::cuda;
+  prm.precision = Precision::fast;
+  prm.covariance_type = type;
+  prm.n_components = k;
+  auto be = cuda::make_backend(prm, d);
+  be->set_params(p);
+  SuffStats st(type, k, d);
+  auto t0 = std::chrono::steady_clock::now();
+  be->estep_source(*x, nullptr, &st, RowOutputs{}, 0);  // uploads, then the first pass
+  const double first = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    st.zero();
+    t0 = std::chrono::steady_clock::now();
+    be->estep_source(*x, nullptr, &st, RowOutputs{}, 0);
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  std::printf("ours: %s N=%lld K=%d D=%d median_ms=%.4f min_ms=%.4f max_ms=%.4f first_ms=%.1f reps=%d "
+              "backend=%s\n",
+              type_name.c_str(), (long long)x->rows(), k, d, median(t), t.front(), t.back(), first, reps,
+              be->info().name.c_str());
+  write_npy(dir + "/ours_nk.npy", st.nk.data(), k, 1);
+  write_npy(dir + "/ours_sx.npy", st.sx.data(), k, d);
+  const bool per_comp = st.sxx.size() == std::size_t(k);  // spherical: Σ r‖y‖² per component
+  write_npy(dir + "/ours_sxx.npy", st.sxx.data(), per_comp ? k : std::int64_t(st.sxx.size()) / d,
+            per_comp ? 1 : d);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -490,7 +554,12 @@ int main(int argc, char** argv) {
   std::int64_t stream_rows = 0, generated_rows = 0, em_rows = 0;
   bool overhead = false, no_alt = false;
   std::string shape_arg;  // --shape type:N:K:D runs that one shape (for profilers)
+  std::string npy_dir, npy_type = "spherical";
+  int npy_reps = 15;
   for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--npy") && i + 1 < argc) npy_dir = argv[++i];
+    if (!std::strcmp(argv[i], "--type") && i + 1 < argc) npy_type = argv[++i];
+    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) npy_reps = std::atoi(argv[++i]);
     if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) shape_arg = argv[++i];
     if (!std::strcmp(argv[i], "--no-alternatives")) no_alt = true;
     if (!std::strcmp(argv[i], "--quick")) quick = true;
@@ -500,6 +569,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--em-iterations") && i + 1 < argc) em_rows = std::atoll(argv[++i]);
     if (!std::strcmp(argv[i], "--fit-overhead")) overhead = true;
   }
+  if (!npy_dir.empty()) return npy_estep(npy_dir, npy_type, std::max(1, npy_reps));
   if (overhead) {
     fit_overhead();
     return 0;
