@@ -11,9 +11,4 @@ void add_predict(CLI::App& app);   // labels or top-m posteriors per row
 void add_generate(CLI::App& app);  // a clustered synthetic data set
 void add_info(CLI::App& app);      // summary of a model file
 
-/// Prints the model's summary table (components by weight).
-struct ModelSummaryOptions {
-  int max_rows = 10;
-};
-
 }  // namespace flashgmm::cli

@@ -1,13 +1,16 @@
-// `flashgmm fit`: one progress line per iteration, a model summary, optionally a JSON line.
+// `flashgmm fit`: one progress line per iteration (and a bar with ETA on a terminal), a model
+// summary, optionally a JSON line.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <numeric>
 
 #include "commands.hpp"
-#include "flashgmm/flashgmm.hpp"
 #include "em_options.hpp"
+#include "fit_progress.hpp"
+#include "flashgmm/flashgmm.hpp"
 #include "json.hpp"
+#include "model_summary.hpp"
+#include "preflight.hpp"
 
 namespace flashgmm::cli {
 
@@ -17,39 +20,8 @@ struct FitOptions : EmOptions {
   std::string data, out;
   std::string init_model;  // --init-model: warm start from a saved model
   bool k_given = false, covariance_given = false;
-  bool json = false, quiet = false;
+  bool json = false, quiet = false, no_bar = false;
 };
-
-void print_summary(const GaussianMixture& g) {
-  const Model& m = g.model();
-  std::printf("\nmodel: K=%d, D=%d, covariance=%s, converged=%s after %d iterations, lower bound %.6f\n",
-              m.n_components, m.dim, to_string(m.covariance_type).c_str(), g.converged() ? "yes" : "no",
-              g.n_iter(), g.lower_bound());
-  std::vector<int> order(m.n_components);
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int a, int b) { return m.weights[a] > m.weights[b]; });
-  const int show = std::min(10, m.n_components);
-  std::printf("%6s %10s %14s   %s\n", "comp", "weight", "mean variance", "mean (first 4 dims)");
-  for (int r = 0; r < show; ++r) {
-    const int k = order[r];
-    double var = 0;
-    switch (m.covariance_type) {
-      case CovarianceType::spherical: var = m.covariances[k]; break;
-      case CovarianceType::diag:
-        for (int j = 0; j < m.dim; ++j) var += m.covariances[(size_t)k * m.dim + j] / m.dim;
-        break;
-      case CovarianceType::full:
-      case CovarianceType::tied: {
-        const size_t off = m.covariance_type == CovarianceType::full ? (size_t)k * m.dim * m.dim : 0;
-        for (int j = 0; j < m.dim; ++j) var += m.covariances[off + (size_t)j * m.dim + j] / m.dim;
-      }
-    }
-    std::printf("%6d %10.5f %14.5g   ", k, m.weights[k], var);
-    for (int j = 0; j < std::min(4, m.dim); ++j) std::printf("%s%.4g", j ? ", " : "", m.means[(size_t)k * m.dim + j]);
-    std::printf("%s\n", m.dim > 4 ? ", ..." : "");
-  }
-  if (m.n_components > show) std::printf("%6s (%d more components)\n", "...", m.n_components - show);
-}
 
 void run_fit(FitOptions o) {
   // --init-model: EM continues from a saved model (Params::warm_start); K and the covariance type
@@ -64,6 +36,9 @@ void run_fit(FitOptions o) {
   Params p = o.to_params();
   p.warm_start = !o.init_model.empty();
   p.validate();
+  // Everything that can be known wrong before the fit is checked before it.
+  require_writable_output(o.out, "--out");
+  require_device(o.device);
   const auto data = open_data(o.data);
   if (!o.quiet)
     std::printf("data: %s, %lld rows x %d dims; K=%d, covariance=%s, device=%s\n", data->describe().c_str(),
@@ -73,21 +48,25 @@ void run_fit(FitOptions o) {
     g.set_model(std::move(start));
     if (!o.quiet) std::printf("warm start from %s\n", o.init_model.c_str());
   }
+  FitProgress progress(p, !o.quiet && !o.no_bar && TerminalBar::stderr_is_terminal());
   if (!o.quiet) {
-    std::printf("%5s %5s %20s %12s %9s %9s\n", "init", "iter", "log-likelihood", "change", "seconds", "reseeded");
-    g.set_iteration_callback([](const IterationStats& s) {
-      std::printf("%5d %5d %20.8f %12.4e %9.3f %9d\n", s.init, s.iteration, s.lower_bound, s.change, s.seconds,
-                  s.reseeded);
-      std::fflush(stdout);
-      return true;
-    });
+    if (!p.warm_start)
+      std::printf("initialising (%s%s); a line per EM iteration follows\n", o.init.c_str(),
+                  o.n_init > 1 ? (", best of " + std::to_string(o.n_init) + " restarts").c_str() : "");
+    progress.start();
+    g.set_iteration_callback([&progress](const IterationStats& s) { return progress.on_iteration(s); });
   }
   const auto t0 = std::chrono::steady_clock::now();
   g.fit(*data);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  progress.finish();
   save_model(g.model(), o.out);
   if (!o.quiet) {
-    print_summary(g);
+    const Model& m = g.model();
+    std::printf("\nmodel: K=%d, D=%d, covariance=%s, converged=%s after %d iterations, lower bound %.6f\n",
+                m.n_components, m.dim, to_string(m.covariance_type).c_str(), g.converged() ? "yes" : "no",
+                g.n_iter(), g.lower_bound());
+    print_component_table(m);
     std::printf("backend %s, %.3f s, model written to %s\n", g.fit_info().backend.c_str(), secs, o.out.c_str());
   }
   if (o.json) {
@@ -129,7 +108,8 @@ void add_fit(CLI::App& app) {
                 "Resume: start EM from this saved model (warm start; --n-init is ignored)")
       ->check(CLI::ExistingFile);
   c->add_flag("--json", o->json, "Print a JSON object as the last line");
-  c->add_flag("--quiet", o->quiet, "No progress lines or summary");
+  c->add_flag("--quiet,-q", o->quiet, "No progress lines, bar or summary (errors and --json still print)");
+  c->add_flag("--no-bar", o->no_bar, "No progress bar on a terminal (the per-iteration lines stay)");
   c->callback([o, k_opt, cov_opt] {
     o->k_given = k_opt->count() > 0;
     o->covariance_given = cov_opt->count() > 0;

@@ -4,6 +4,7 @@
 
 #include "commands.hpp"
 #include "flashgmm/flashgmm.hpp"
+#include "preflight.hpp"
 
 namespace flashgmm::cli {
 
@@ -18,6 +19,7 @@ struct GenerateOptions {
 
 void run_generate(const GenerateOptions& o) {
   FLASHGMM_CHECK(o.n >= 1 && o.d >= 1 && o.k >= 1, "--n, --d and --k must be >= 1");
+  require_writable_output(o.out, "--out");
   std::mt19937_64 rng(o.seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::uniform_real_distribution<float> spread(0.5f, 1.5f);

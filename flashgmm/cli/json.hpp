@@ -1,20 +1,22 @@
 // Minimal JSON output for the CLI's --json lines (numbers, strings, booleans; no nesting).
 #pragma once
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
-#include <sstream>
 #include <string>
 
 namespace flashgmm::cli {
 
 class JsonLine {
  public:
+  /// The shortest text that reads back as the same double (0.584314604, not the 17-digit
+  /// 0.58431460400000002 that precision(17) prints); JSON has no inf/nan, so those are null.
   JsonLine& add(const std::string& key, double v) {
-    std::ostringstream o;
-    o.precision(17);
-    if (std::isfinite(v)) o << v; else o << "null";
-    return raw(key, o.str());
+    if (!std::isfinite(v)) return raw(key, "null");
+    char buf[32];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    return raw(key, std::string(buf, r.ptr));
   }
   JsonLine& add(const std::string& key, long long v) { return raw(key, std::to_string(v)); }
   JsonLine& add(const std::string& key, int v) { return raw(key, std::to_string(v)); }

@@ -195,15 +195,17 @@ class NpySource final : public DataSource {
   std::uint64_t offset_ = 0;
 };
 
+// one_d writes shape (n,) from n values (d must be 1).
 template <typename T>
 void write_npy_impl(const std::string& path, const T* x, std::int64_t n, int d,
-                    const char* descr) {
+                    const char* descr, bool one_d = false) {
   FLASHGMM_CHECK(n >= 0, "write_npy('" << path << "'): negative row count " << n);
   FLASHGMM_CHECK(d >= 1, "write_npy('" << path << "'): dimension must be >= 1, got " << d);
   FLASHGMM_CHECK(x != nullptr || n == 0, "write_npy('" << path << "'): null data");
   std::ostringstream dict;
-  dict << "{'descr': '" << descr << "', 'fortran_order': False, 'shape': (" << n << ", " << d
-       << "), }";
+  dict << "{'descr': '" << descr << "', 'fortran_order': False, 'shape': (" << n << ", ";
+  if (!one_d) dict << d;
+  dict << "), }";
   std::string header = dict.str();
   // numpy pads with spaces so that magic + version + length + header (+ '\n') is a multiple of
   // 64 bytes, keeping the data aligned for any dtype.
@@ -275,6 +277,9 @@ void write_npy(const std::string& path, const std::int32_t* x, std::int64_t n, i
 }
 void write_npy(const std::string& path, const std::int64_t* x, std::int64_t n, int d) {
   detail::write_npy_impl(path, x, n, d, "<i8");
+}
+void write_npy_vector(const std::string& path, const std::int32_t* x, std::int64_t n) {
+  detail::write_npy_impl(path, x, n, 1, "<i4", /*one_d=*/true);
 }
 
 }  // namespace flashgmm

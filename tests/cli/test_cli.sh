@@ -31,7 +31,7 @@ import sys, numpy as np
 t = sys.argv[1]
 ids, p = np.load(t + "/top.npy"), np.load(t + "/top.probs.npy")
 assert ids.shape == (3000, 2) and p.shape == (3000, 2), (ids.shape, p.shape)
-assert ids.dtype == np.int32 and ((ids >= 0) & (ids < 5)).all()
+assert ids.dtype == np.int32 and ((ids >= 0) & (ids < 5) | (ids == -1) & (p == 0)).all()
 assert (p[:, 0] >= p[:, 1]).all() and (p.sum(1) <= 1 + 1e-5).all()
 PY
 

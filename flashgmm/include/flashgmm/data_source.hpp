@@ -62,5 +62,7 @@ void write_npy(const std::string& path, const float* x, std::int64_t n, int d);
 void write_npy(const std::string& path, const double* x, std::int64_t n, int d);
 void write_npy(const std::string& path, const std::int32_t* x, std::int64_t n, int d);
 void write_npy(const std::string& path, const std::int64_t* x, std::int64_t n, int d);
+/// One value per row, shape (n,) — what numpy's own labels arrays look like (not (n, 1)).
+void write_npy_vector(const std::string& path, const std::int32_t* x, std::int64_t n);
 
 }  // namespace flashgmm
