@@ -16,7 +16,7 @@
 
 #include "flashgmm/error.hpp"
 #include "flashgmm_faiss/gmm_clustering.hpp"
-#include "sidecar.hpp"
+#include "flashgmm_faiss/sidecar.hpp"
 
 namespace flashgmm::ivf {
 
@@ -30,7 +30,17 @@ const faiss::IndexFlat& flat_quantizer(const faiss::IndexIVF& ivf) {
 
 std::uint64_t centroid_fingerprint(const faiss::IndexIVF& ivf) {
   const faiss::IndexFlat& q = flat_quantizer(ivf);
-  return fnv1a64(q.get_xb(), static_cast<size_t>(q.ntotal) * static_cast<size_t>(q.d) * sizeof(float));
+  return ivf::centroid_fingerprint(q.get_xb(), q.ntotal, q.d);
+}
+
+SidecarTarget sidecar_target(const faiss::IndexIVF& ivf) {
+  SidecarTarget t;
+  t.d = ivf.d;
+  t.nlist = static_cast<std::int64_t>(ivf.nlist);
+  t.ntotal = ivf.ntotal;
+  t.quantizer_ntotal = ivf.quantizer->ntotal;
+  t.centroid_fingerprint = centroid_fingerprint(ivf);
+  return t;
 }
 
 }  // namespace
@@ -201,14 +211,7 @@ GmmIvfIndex GmmIvfIndex::load(const std::string& path) {
   FLASHGMM_CHECK(ivf != nullptr, "'" << path << "' is not an IVF index");
   const std::string sp = sidecar_path(path);
   Sidecar s = read_sidecar(sp);
-  FLASHGMM_CHECK(s.dim == ivf->d && s.nlist == static_cast<std::int64_t>(ivf->nlist),
-                 "GMM sidecar '" << sp << "' does not match '" << path << "': sidecar d=" << s.dim << ", nlist="
-                                 << s.nlist << "; index d=" << ivf->d << ", nlist=" << ivf->nlist);
-  FLASHGMM_CHECK(s.ntotal == ivf->ntotal, "GMM sidecar '" << sp << "' does not match '" << path << "': it records "
-                                                          << s.ntotal << " list entries, the index holds "
-                                                          << ivf->ntotal);
-  FLASHGMM_CHECK(ivf->quantizer->ntotal == s.nlist && s.centroid_fingerprint == centroid_fingerprint(*ivf),
-                 "GMM sidecar '" << sp << "' does not match '" << path << "': different centroids");
+  check_sidecar_matches(s, sidecar_target(*ivf), sp, path);
   GmmIvfParams p;
   p.gmm.n_components = s.model.n_components;
   p.gmm.covariance_type = s.model.covariance_type;

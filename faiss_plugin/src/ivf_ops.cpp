@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <limits>
 #include <random>
 
@@ -99,26 +100,24 @@ void GmmIvfParams::validate() const {
   routing.validate();
 }
 
-IvfTraining train_ivf(faiss::IndexIVF& ivf, idx_t n, const float* x, const GmmIvfParams& p) {
+IvfTraining train_centroids(idx_t d, idx_t nlist, idx_t n, const float* x, const GmmIvfParams& p) {
   p.validate();
   FLASHGMM_CHECK(x != nullptr && n > 0, "train_ivf: no training vectors");
-  FLASHGMM_CHECK(ivf.metric_type == faiss::METRIC_L2, "train_ivf: only METRIC_L2 IVF indexes are supported");
-  FLASHGMM_CHECK(ivf.ntotal == 0, "train_ivf: the index already holds " << ivf.ntotal << " vectors");
-  auto* q = dynamic_cast<faiss::IndexFlat*>(ivf.quantizer);
-  FLASHGMM_CHECK(q != nullptr && q->metric_type == faiss::METRIC_L2,
-                 "train_ivf: the IVF coarse quantizer must be a flat L2 index (factory key 'IVF<nlist>,...')");
+  FLASHGMM_CHECK(d >= 1 && nlist >= 1, "train_ivf: bad shape d=" << d << ", nlist=" << nlist);
   const auto t0 = std::chrono::steady_clock::now();
-  const int d = static_cast<int>(ivf.d), K = static_cast<int>(ivf.nlist);
-  GmmClustering clus(d, K, p.cp, p.gmm);
+  const int K = static_cast<int>(nlist);
+  // Our own flat quantizer: the centroids leave this function as an array, whatever index the
+  // caller will put them in (a C++ IndexIVF's quantizer, or a Python user's FAISS object).
+  faiss::IndexFlatL2 q(static_cast<int>(d));
+  GmmClustering clus(static_cast<int>(d), K, p.cp, p.gmm);
   std::vector<float> centroids;
   if (p.centroids == CentroidSource::kmeans) {
     faiss::ClusteringParameters kcp = p.cp;
     if (p.centroid_niter > 0) kcp.niter = p.centroid_niter;
     if (p.centroid_max_points_per_centroid > 0) kcp.max_points_per_centroid = p.centroid_max_points_per_centroid;
-    faiss::Clustering km(d, K, kcp);
-    q->reset();
+    faiss::Clustering km(static_cast<int>(d), K, kcp);
     try {
-      km.train(n, x, *q);
+      km.train(n, x, q);
     } catch (const faiss::FaissException& e) {
       FLASHGMM_THROW("k-means for the IVF centroids failed: " << e.what());
     }
@@ -129,20 +128,41 @@ IvfTraining train_ivf(faiss::IndexIVF& ivf, idx_t n, const float* x, const GmmIv
                                    static_cast<std::uint64_t>(p.cp.seed) + 104729ULL, xs);
       MultiAssignParams ra = p.assign;
       ra.pseudo_query_fraction = p.refine_pseudo_query_fraction;
-      refine_centroids(*q, ra, ns, xs.empty() ? x : xs.data());
+      refine_centroids(q, ra, ns, xs.empty() ? x : xs.data());
     }
-    centroids.assign(q->get_xb(), q->get_xb() + static_cast<size_t>(K) * d);
+    centroids.assign(q.get_xb(), q.get_xb() + static_cast<size_t>(K) * d);
     clus.centroids = centroids;  // → means_init
   }
-  q->reset();
-  clus.train(n, x, *q);
-  if (!centroids.empty()) {  // the quantizer keeps the (refined) k-means centroids
-    q->reset();
-    q->add(K, centroids.data());
-  }
+  q.reset();
+  clus.train(n, x, q);  // leaves the mixture's means in q
   IvfTraining out;
+  if (centroids.empty()) {
+    centroids.assign(q.get_xb(), q.get_xb() + static_cast<size_t>(K) * d);
+  } else {  // the quantizer keeps the (refined) k-means centroids
+    q.reset();
+    q.add(K, centroids.data());
+  }
+  out.centroids = std::move(centroids);
   out.mixture = clus.release_mixture();
   out.stats = clus.iteration_stats;
+  out.assign = p.assign;
+  calibrate_soar(q, out.assign, n, x, static_cast<std::uint64_t>(p.cp.seed));
+  out.seconds = seconds_since(t0);
+  return out;
+}
+
+IvfTraining train_ivf(faiss::IndexIVF& ivf, idx_t n, const float* x, const GmmIvfParams& p) {
+  p.validate();
+  FLASHGMM_CHECK(x != nullptr && n > 0, "train_ivf: no training vectors");
+  FLASHGMM_CHECK(ivf.metric_type == faiss::METRIC_L2, "train_ivf: only METRIC_L2 IVF indexes are supported");
+  FLASHGMM_CHECK(ivf.ntotal == 0, "train_ivf: the index already holds " << ivf.ntotal << " vectors");
+  auto* q = dynamic_cast<faiss::IndexFlat*>(ivf.quantizer);
+  FLASHGMM_CHECK(q != nullptr && q->metric_type == faiss::METRIC_L2,
+                 "train_ivf: the IVF coarse quantizer must be a flat L2 index (factory key 'IVF<nlist>,...')");
+  const auto t0 = std::chrono::steady_clock::now();
+  IvfTraining out = train_centroids(ivf.d, static_cast<idx_t>(ivf.nlist), n, x, p);
+  q->reset();
+  q->add(static_cast<idx_t>(ivf.nlist), out.centroids.data());
   // The quantizer is trained and holds nlist centroids, so IndexIVF::train skips clustering and
   // only trains the residual codec (PQ / SQ).
   try {
@@ -151,10 +171,30 @@ IvfTraining train_ivf(faiss::IndexIVF& ivf, idx_t n, const float* x, const GmmIv
   } catch (const faiss::FaissException& e) {
     FLASHGMM_THROW("training the IVF codec failed: " << e.what());
   }
-  out.assign = p.assign;
-  calibrate_soar(*q, out.assign, n, x, static_cast<std::uint64_t>(p.cp.seed));
   out.seconds = seconds_since(t0);
   return out;
+}
+
+void assign_for_add(const faiss::Index& quantizer, const GaussianMixture& mixture, MultiAssignParams& assign, idx_t n,
+                    const float* x, std::uint64_t seed,
+                    const std::function<void(idx_t, idx_t, const idx_t*)>& take_batch) {
+  FLASHGMM_CHECK(n >= 0, "add: negative row count " << n);
+  if (n == 0) return;
+  FLASHGMM_CHECK(x != nullptr, "add: vectors are null");
+  assign.validate();
+  calibrate_soar(quantizer, assign, n, x, seed);  // only when not calibrated yet
+  const int m = assign.max_copies;
+  const idx_t d = quantizer.d;
+  // The neighbors rule assigns the call in as few equal batches as its memory bound allows (its
+  // rows are one another's queries); the other rules chunk by chunk.
+  const idx_t batch = assign.rule == SpillRule::neighbors ? neighbor_batch_rows(assign, n, d, quantizer.ntotal)
+                                                          : std::min<idx_t>(assign.chunk_rows, n);
+  std::vector<idx_t> lists(static_cast<size_t>(std::min(batch, n) * m));
+  for (idx_t b0 = 0; b0 < n; b0 += batch) {
+    const idx_t nb = std::min(batch, n - b0);
+    assign_lists(mixture, quantizer, x + b0 * d, nb, assign, lists.data());
+    take_batch(b0, nb, lists.data());
+  }
 }
 
 std::int64_t add_multi(faiss::IndexIVF& ivf, const GaussianMixture& mixture, MultiAssignParams& assign,
@@ -176,22 +216,14 @@ std::int64_t add_multi(faiss::IndexIVF& ivf, const GaussianMixture& mixture, Mul
   }
   if (assign.max_copies > 1 && ivf.direct_map.type != faiss::DirectMap::NoMap)
     FLASHGMM_THROW("add: an index with a direct map cannot store a vector twice; use max_copies = 1");
-  calibrate_soar(*ivf.quantizer, assign, n, x, seed);  // only when not calibrated yet
   const int m = assign.max_copies;
   const std::int64_t d = ivf.d;
-  // The neighbors rule assigns the call in as few equal batches as its memory bound allows (its
-  // rows are one another's queries); the other rules chunk by chunk. Copies are then written
-  // chunk by chunk.
-  const std::int64_t batch = assign.rule == SpillRule::neighbors
-                                 ? neighbor_batch_rows(assign, n, d, ivf.nlist)
-                                 : std::min<std::int64_t>(assign.chunk_rows, n);
+  // Copies are written chunk by chunk of each assigned batch.
   const std::int64_t chunk = std::min<std::int64_t>(assign.chunk_rows, n);
-  std::vector<idx_t> lists(static_cast<size_t>(batch * m)), xid, xl;
+  std::vector<idx_t> xid, xl;
   std::vector<float> xs;
   std::int64_t entries = 0;
-  for (std::int64_t b0 = 0; b0 < n; b0 += batch) {
-    const std::int64_t nb = std::min(batch, n - b0);
-    assign_lists(mixture, *ivf.quantizer, x + b0 * d, nb, assign, lists.data());
+  assign_for_add(*ivf.quantizer, mixture, assign, n, x, seed, [&](idx_t b0, idx_t nb, const idx_t* lists) {
     for (std::int64_t c0 = 0; c0 < nb; c0 += chunk) {
       const std::int64_t nc = std::min(chunk, nb - c0);
       xs.clear();
@@ -200,7 +232,7 @@ std::int64_t add_multi(faiss::IndexIVF& ivf, const GaussianMixture& mixture, Mul
       for (std::int64_t i = c0; i < c0 + nc; ++i) {
         const idx_t id = ids ? ids[b0 + i] : book.next_id + b0 + i;
         for (int j = 0; j < m; ++j) {
-          const idx_t l = lists[static_cast<size_t>(i * m + j)];
+          const idx_t l = lists[i * m + j];
           if (l < 0) continue;
           xs.insert(xs.end(), x + (b0 + i) * d, x + (b0 + i + 1) * d);
           xid.push_back(id);
@@ -216,7 +248,7 @@ std::int64_t add_multi(faiss::IndexIVF& ivf, const GaussianMixture& mixture, Mul
       }
       entries += static_cast<std::int64_t>(xid.size());
     }
-  }
+  });
   idx_t max_id = book.next_id - 1;
   for (idx_t i = 0; ids && i < n; ++i) max_id = std::max(max_id, ids[i]);
   book.entries = ivf.ntotal;
@@ -224,6 +256,33 @@ std::int64_t add_multi(faiss::IndexIVF& ivf, const GaussianMixture& mixture, Mul
   book.next_id = ids ? std::max(book.next_id, max_id + 1) : book.next_id + n;
   book.max_copies_stored = std::max(book.max_copies_stored, m);
   return entries;
+}
+
+std::int64_t keep_distinct_topk(idx_t n, idx_t kf, const float* d_in, const idx_t* i_in, idx_t k, float* distances,
+                                idx_t* labels) {
+  std::int64_t dropped = 0;
+#pragma omp parallel for schedule(static) if (n > 64) reduction(+ : dropped)
+  for (idx_t i = 0; i < n; ++i) {
+    float* dout = distances + i * k;
+    idx_t* lout = labels + i * k;
+    idx_t w = 0;
+    for (idx_t j = 0; j < kf && w < k; ++j) {
+      const idx_t id = i_in[i * kf + j];
+      if (id < 0) break;  // heap results are sorted: −1 only at the end
+      if (std::find(lout, lout + w, id) != lout + w) {
+        ++dropped;
+        continue;
+      }
+      lout[w] = id;
+      dout[w] = d_in[i * kf + j];
+      ++w;
+    }
+    for (; w < k; ++w) {
+      lout[w] = -1;
+      dout[w] = std::numeric_limits<float>::max();
+    }
+  }
+  return dropped;
 }
 
 void search_distinct(const faiss::IndexIVF& ivf, idx_t n, const float* x, idx_t k, int nprobe, int max_copies,
@@ -261,28 +320,7 @@ void search_distinct(const faiss::IndexIVF& ivf, idx_t n, const float* x, idx_t 
     }
     acc.ndis += static_cast<std::int64_t>(st.ndis);
     for (idx_t key : keys) acc.lists_probed += key >= 0;
-    std::int64_t dropped = 0;
-#pragma omp parallel for schedule(static) if (nb > 64) reduction(+ : dropped)
-    for (idx_t i = 0; i < nb; ++i) {
-      float* dout = distances + (b0 + i) * k;
-      idx_t* lout = labels + (b0 + i) * k;
-      idx_t w = 0;
-      for (idx_t j = 0; j < kf && w < k; ++j) {
-        const idx_t id = it[static_cast<size_t>(i * kf + j)];
-        if (id < 0) break;  // heap results are sorted: −1 only at the end
-        if (std::find(lout, lout + w, id) != lout + w) {
-          ++dropped;
-          continue;
-        }
-        lout[w] = id;
-        dout[w] = dt[static_cast<size_t>(i * kf + j)];
-        ++w;
-      }
-      for (; w < k; ++w) {
-        lout[w] = -1;
-        dout[w] = std::numeric_limits<float>::max();
-      }
-    }
+    const std::int64_t dropped = keep_distinct_topk(nb, kf, dt.data(), it.data(), k, distances + b0 * k, labels + b0 * k);
     acc.duplicates_removed += dropped;
   }
   acc.nq = n;

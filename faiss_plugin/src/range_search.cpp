@@ -38,6 +38,24 @@ size_t keep_nearest_copy(idx_t* labels, float* distances, size_t b, size_t e) {
 
 }  // namespace
 
+std::int64_t keep_distinct_ranges(idx_t n, size_t* lims, idx_t* labels, float* distances) {
+  // Each query's slice is de-duplicated in place (in parallel), then the slices are moved down.
+  std::vector<size_t> kept(static_cast<size_t>(n));
+#pragma omp parallel for schedule(dynamic, 16) if (n > 64)
+  for (idx_t i = 0; i < n; ++i) kept[i] = keep_nearest_copy(labels, distances, lims[i], lims[i + 1]);
+  const size_t raw = lims[n];
+  size_t w = 0;
+  for (idx_t i = 0; i < n; ++i) {
+    const size_t b = lims[i];
+    std::copy(labels + b, labels + b + kept[i], labels + w);
+    std::copy(distances + b, distances + b + kept[i], distances + w);
+    lims[i] = w;
+    w += kept[i];
+  }
+  lims[n] = w;
+  return static_cast<std::int64_t>(raw - w);
+}
+
 void range_search_distinct(const faiss::IndexIVF& ivf, idx_t n, const float* x, float radius, int nprobe,
                            faiss::RangeSearchResult* result, SearchStats* stats) {
   FLASHGMM_CHECK(ivf.is_trained, "range_search: the IVF index is not trained");
@@ -65,26 +83,12 @@ void range_search_distinct(const faiss::IndexIVF& ivf, idx_t n, const float* x, 
   } catch (const faiss::FaissException& e) {
     FLASHGMM_THROW("FAISS range search failed: " << e.what());
   }
-  // Each query's slice is de-duplicated in place (in parallel), then the slices are moved down.
-  std::vector<size_t> kept(static_cast<size_t>(n));
-#pragma omp parallel for schedule(dynamic, 16) if (n > 64)
-  for (idx_t i = 0; i < n; ++i)
-    kept[i] = keep_nearest_copy(result->labels, result->distances, result->lims[i], result->lims[i + 1]);
-  const size_t raw = result->lims[n];
-  size_t w = 0;
-  for (idx_t i = 0; i < n; ++i) {
-    const size_t b = result->lims[i];
-    std::copy(result->labels + b, result->labels + b + kept[i], result->labels + w);
-    std::copy(result->distances + b, result->distances + b + kept[i], result->distances + w);
-    result->lims[i] = w;
-    w += kept[i];
-  }
-  result->lims[n] = w;
+  const std::int64_t dropped = keep_distinct_ranges(n, result->lims, result->labels, result->distances);
   if (stats) {
     stats->nq += n;
     stats->ndis += static_cast<std::int64_t>(st.ndis);
     for (idx_t key : keys) stats->lists_probed += key >= 0;
-    stats->duplicates_removed += static_cast<std::int64_t>(raw - w);
+    stats->duplicates_removed += dropped;
     stats->seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 }

@@ -1,4 +1,4 @@
-#include "sidecar.hpp"
+#include "flashgmm_faiss/sidecar.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -196,6 +196,22 @@ Sidecar read_sidecar(const std::string& path) {
   FLASHGMM_CHECK(f, "cannot open GMM sidecar '" << path << "' (it must sit next to the index file)");
   std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   return decode_sidecar(bytes.data(), bytes.size(), path);
+}
+
+std::uint64_t centroid_fingerprint(const float* centroids, std::int64_t nlist, std::int64_t d) {
+  return fnv1a64(centroids, static_cast<std::size_t>(nlist) * static_cast<std::size_t>(d) * sizeof(float));
+}
+
+void check_sidecar_matches(const Sidecar& s, const SidecarTarget& index, const std::string& sidecar_path,
+                           const std::string& index_path) {
+  const std::string head = "GMM sidecar '" + sidecar_path + "' does not match '" + index_path + "': ";
+  FLASHGMM_CHECK(s.dim == index.d && s.nlist == index.nlist,
+                 head << "sidecar d=" << s.dim << ", nlist=" << s.nlist << "; index d=" << index.d
+                      << ", nlist=" << index.nlist);
+  FLASHGMM_CHECK(s.ntotal == index.ntotal,
+                 head << "it records " << s.ntotal << " list entries, the index holds " << index.ntotal);
+  FLASHGMM_CHECK(index.quantizer_ntotal == s.nlist && s.centroid_fingerprint == index.centroid_fingerprint,
+                 head << "different centroids");
 }
 
 }  // namespace flashgmm::ivf

@@ -22,7 +22,7 @@
 #include "flashgmm/error.hpp"
 #include "flashgmm_faiss/gmm_ivf_index.hpp"
 #include "fuzz_support.hpp"
-#include "sidecar.hpp"
+#include "flashgmm_faiss/sidecar.hpp"
 
 namespace {
 

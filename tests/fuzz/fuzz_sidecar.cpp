@@ -8,7 +8,7 @@
 
 #include "flashgmm/error.hpp"
 #include "fuzz_support.hpp"
-#include "sidecar.hpp"
+#include "flashgmm_faiss/sidecar.hpp"
 
 namespace {
 

@@ -12,7 +12,7 @@
 
 #include "flashgmm/flashgmm.hpp"
 #include "flashgmm_faiss/gmm_ivf_index.hpp"
-#include "sidecar.hpp"
+#include "flashgmm_faiss/sidecar.hpp"
 
 using namespace flashgmm;
 using namespace flashgmm::ivf;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -76,8 +77,9 @@ void sync_bookkeeping(const faiss::IndexIVF& ivf, IvfBookkeeping& book);
 /// rebuilt from the lists. An array map, which FAISS cannot remove from, is refused.
 std::int64_t remove_all_copies(faiss::IndexIVF& ivf, const faiss::IDSelector& sel, IvfBookkeeping& book);
 
-/// The result of train_ivf.
+/// The result of train_ivf / train_centroids.
 struct IvfTraining {
+  std::vector<float> centroids;  ///< nlist × d: what the quantizer holds (routing, list geometry)
   GaussianMixture mixture;
   std::vector<faiss::ClusteringIterationStats> stats;  ///< per EM iteration (obj = −log-likelihood)
   MultiAssignParams assign;  ///< params.assign with the soar spill_threshold calibrated
@@ -88,6 +90,21 @@ struct IvfTraining {
 /// (left in ivf.quantizer, which stays the IVF's own IndexFlat), the mixture fitted by EM, then
 /// IndexIVF::train for the residual codec (PQ / SQ; it skips k-means), then the soar threshold.
 IvfTraining train_ivf(faiss::IndexIVF& ivf, faiss::Index::idx_t n, const float* x, const GmmIvfParams& p);
+
+/// The centroid part of train_ivf over plain arrays (no index involved): centroids as
+/// p.centroids says, the mixture fitted by EM, the soar threshold calibrated. The Python layer
+/// runs this and puts the centroids into the user's own FAISS index through FAISS's Python API.
+IvfTraining train_centroids(faiss::Index::idx_t d, faiss::Index::idx_t nlist, faiss::Index::idx_t n, const float* x,
+                            const GmmIvfParams& p);
+
+/// The lists of n rows to add, batch by batch (the batches add_multi uses: the neighbors rule's
+/// equal batches, chunk_rows for the other rules): take_batch(first row, rows, lists) with
+/// lists[i·m + j] as assign_lists gives them, m = assign.max_copies, valid during the call.
+/// Calibrates a soar threshold of 0 first (kept in `assign`). `quantizer` is a flat L2 index.
+void assign_for_add(const faiss::Index& quantizer, const GaussianMixture& mixture, MultiAssignParams& assign,
+                    faiss::Index::idx_t n, const float* x, std::uint64_t seed,
+                    const std::function<void(faiss::Index::idx_t, faiss::Index::idx_t, const faiss::Index::idx_t*)>&
+                        take_batch);
 
 /// Adds rows to their multi-assignment lists (assign_lists with ivf.quantizer; each copy encoded
 /// against its own list), ids `ids` or book.next_id.. when null. A soar rule with
@@ -120,6 +137,18 @@ inline faiss::Index::idx_t probe_count(const faiss::IndexIVF& ivf, std::int64_t 
 void search_distinct(const faiss::IndexIVF& ivf, faiss::Index::idx_t n, const float* x, faiss::Index::idx_t k,
                      int nprobe, int max_copies, float* distances, faiss::Index::idx_t* labels,
                      SearchStats* stats = nullptr);
+
+/// The de-duplication of search_distinct: from kf sorted candidates per row (labels −1 at the
+/// end), the first k distinct ids with their distances (−1 / FLT_MAX where fewer). Returns the
+/// copies dropped. Works on any search output (the Python layer's over-fetching FAISS search).
+std::int64_t keep_distinct_topk(faiss::Index::idx_t n, faiss::Index::idx_t kf, const float* d_in,
+                                const faiss::Index::idx_t* i_in, faiss::Index::idx_t k, float* distances,
+                                faiss::Index::idx_t* labels);
+
+/// The de-duplication of range_search_distinct, in place on FAISS's range-search layout
+/// (lims[n + 1], labels, distances): each id once per query at its nearest copy, sorted by
+/// (distance, id), slices moved down and lims rewritten. Returns the entries dropped.
+std::int64_t keep_distinct_ranges(faiss::Index::idx_t n, size_t* lims, faiss::Index::idx_t* labels, float* distances);
 
 /// Range search over distinct ids: every id with a stored copy closer than `radius` (squared
 /// L2, strictly less, as FAISS) in the nprobe lists routed by ivf.quantizer (≤ 0 = ivf.nprobe),

@@ -49,4 +49,22 @@ Sidecar decode_sidecar(const std::uint8_t* data, std::size_t size, const std::st
 void write_sidecar(const std::string& path, const Sidecar& s);
 Sidecar read_sidecar(const std::string& path);
 
+/// What the sidecar records of the quantizer: FNV-1a-64 of its nlist × d float centroids.
+std::uint64_t centroid_fingerprint(const float* centroids, std::int64_t nlist, std::int64_t d);
+
+/// The index a sidecar is checked against when the pair is read: its dimension, lists, list
+/// entries (FAISS's ntotal, copies included), centroids held by the quantizer and their fingerprint.
+struct SidecarTarget {
+  std::int64_t d = 0;
+  std::int64_t nlist = 0;
+  std::int64_t ntotal = 0;
+  std::int64_t quantizer_ntotal = 0;
+  std::uint64_t centroid_fingerprint = 0;
+};
+
+/// Throws Error "GMM sidecar 'sidecar_path' does not match 'index_path': ..." naming the first
+/// difference (C++ GmmIvfIndex::load and the Python layer's read_index share it).
+void check_sidecar_matches(const Sidecar& s, const SidecarTarget& index, const std::string& sidecar_path,
+                           const std::string& index_path);
+
 }  // namespace flashgmm::ivf
