@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh
 bash scripts/build.sh
 LOG="${BUILD_DIR:-build}/ctest-main.log"
-(cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j"${JOBS:-$(nproc)}" --timeout 900) 2>&1 | tee "$LOG"
+# -rs: pytest lists every skipped case with its reason, which skip_reasons.py below collects.
+(cd "${BUILD_DIR:-build}" && PYTEST_ADDOPTS="-rs ${PYTEST_ADDOPTS:-}" \
+   ctest --output-on-failure -j"${JOBS:-$(nproc)}" --timeout 900) 2>&1 | tee "$LOG"
+# CTest says "Skipped" but not why: print the reasons the tests gave (GPU missing, module not built).
+/usr/bin/python3 scripts/skip_reasons.py "${BUILD_DIR:-build}" "$LOG" | tee -a "$LOG"
 # Hardening: the same C++ tests under ASan + UBSan (build-asan), then a bounded run of every
 # libFuzzer target (build-fuzz, a fixed number of executions each, so that it repeats the same
 # inputs on every machine; FUZZ_SECONDS=N bounds it by time instead). FLASHGMM_SKIP_SANITIZE=1 /
