@@ -167,12 +167,14 @@ def cpu_to_gpu(ivf, device, resources):
     return _faiss.index_cpu_to_gpu(res, int(device), ivf), res
 
 
+# FAISS's functions that make an index return a proxy that owns it; a proxy from downcast_index
+# does not. Callers keep the owner alive as long as they use the downcast IVF.
 def gpu_to_cpu(index):
-    return _faiss.downcast_index(_faiss.index_gpu_to_cpu(index))
+    return _faiss.index_gpu_to_cpu(index)
 
 
 def clone(ivf):
-    return _faiss.downcast_index(_faiss.clone_index(ivf))
+    return _faiss.clone_index(ivf)
 
 
 def write(index, path):

@@ -488,7 +488,8 @@ def read_index(path):
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such index file: '{path}'")
-    ivf = _api.as_ivf(_api.read(path))
+    owner = _api.read(path)
+    ivf = _api.as_ivf(owner)
     if ivf is None:
         raise ValueError(f"'{path}' does not hold a FAISS IVF index")
     state = _core.ivf_read_sidecar(sidecar_path(path), path, ivf.d, ivf.nlist, int(ivf.ntotal), _api.centroids(ivf))
@@ -496,7 +497,7 @@ def read_index(path):
     if state.routes_by_mixture:
         warnings.warn(f"'{path}' was written with posterior-ordered or adaptive probing (C++ GmmIvfIndex "
                       "routing); flashgmm.faiss routes queries by L2 distance to the means", UserWarning)
-    return IndexIVFMultiAssign._adopt(ivf, state)
+    return IndexIVFMultiAssign._adopt(ivf, state, owner)
 
 
 def clone_index(index):
@@ -504,10 +505,10 @@ def clone_index(index):
     if isinstance(index, IndexIVFMultiAssign):
         return index.clone()
     ivf = _ivf(index)
-    twin = _api.clone(ivf)
+    twin = _api.clone(ivf)  # owns the copy
     state = _state(index, required=False)
     if state is not None:
-        _set_state(twin, state.copy())
+        _set_state(_api.as_ivf(twin), state.copy())
     return twin
 
 
@@ -711,7 +712,9 @@ class IndexIVFMultiAssign:
 
     def clone(self):
         self._cpu_only("clone")
-        twin = IndexIVFMultiAssign._adopt(_api.clone(self.index), None if self._state is None else self._state.copy())
+        owner = _api.clone(self.index)
+        twin = IndexIVFMultiAssign._adopt(_api.as_ivf(owner), None if self._state is None else self._state.copy(),
+                                          owner)
         twin.train_params, twin.add_params = dict(self.train_params), dict(self.add_params)
         return twin
 
@@ -727,12 +730,13 @@ class IndexIVFMultiAssign:
         (one is made when None)."""
         self._cpu_only("to_gpu")
         gpu, res = _api.cpu_to_gpu(self.index, device, resources)
-        twin = IndexIVFMultiAssign._adopt(gpu, self._state)
+        twin = IndexIVFMultiAssign._adopt(gpu, self._state, gpu)
         twin._on_gpu, twin._gpu_resources = True, res
         return twin
 
     def to_cpu(self):
         if not self._on_gpu:
             return self
-        return IndexIVFMultiAssign._adopt(_api.gpu_to_cpu(self.index), self._state.copy())
+        owner = _api.gpu_to_cpu(self.index)
+        return IndexIVFMultiAssign._adopt(_api.as_ivf(owner), self._state.copy(), owner)
 
