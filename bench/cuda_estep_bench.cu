@@ -672,6 +672,14 @@ int main(int argc, char** argv) {
         } else if (!no_alt && r.name.find("fused kernels") != std::string::npos) {
           // The mma.sync kernels (the default on sm_90 is the wgmma pair).
           alternative("FLASHGMM_CUDA_WGMMA", "0", "fused kernels", "fast-mma", "mma.sync");
+          // Features wider than 128 columns: each log Z kernel (one of them is the default).
+          if ((s.type == CovarianceType::diag && s.d > 64) || s.d > 128) {
+            alternative("FLASHGMM_CUDA_LOGZ_WIDE", "wg4", "fused kernels", "fast-wg4", "log Z wg4");
+            alternative("FLASHGMM_CUDA_LOGZ_WIDE", "wg2", "fused kernels", "fast-wg2", "log Z wg2");
+            alternative("FLASHGMM_CUDA_LOGZ_WIDE", "mma", "fused kernels", "fast-lzm", "log Z mma.sync");
+            alternative("FLASHGMM_CUDA_STATS_WIDE", "br64", "fused kernels", "fast-s64", "stats 64-row tiles");
+            alternative("FLASHGMM_CUDA_STATS_WIDE", "br32", "fused kernels", "fast-s32", "stats 32-row tiles");
+          }
           // The opt-in single-pass cluster path (sm_90, spherical, D ≤ 128, K ≤ 2048).
           if (s.type == CovarianceType::spherical && s.d <= 128 && s.k <= 2048)
             alternative("FLASHGMM_CUDA_FUSED", "cluster", "cluster kernels", "fast-cl", "cluster");

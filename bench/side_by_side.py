@@ -133,15 +133,19 @@ def write_ours_inputs(dirname, kind, x, mu, lss, log_pi):
     np.save(os.path.join(dirname, "log_norm.npy"), log_norm.float().reshape(k, 1).cpu().numpy())
 
 
-def run_ours(bench, dirname, kind, reps):
+def run_ours(bench, dirname, kind, reps, env_setting=""):
     cmd = [bench, "--npy", dirname, "--type", kind, "--reps", str(reps)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ)
+    for part in filter(None, env_setting.split("&")):  # VAR=VALUE[&VAR=VALUE...]
+        var, value = part.split("=", 1)
+        env[var] = value
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     line = [l for l in out.stdout.splitlines() if l.startswith("ours:")][-1]
     fields = dict(re.findall(r"(\w+)=(\S+)", line))
     stats = {s: np.load(os.path.join(dirname, f"ours_{s}.npy")) for s in ("nk", "sx", "sxx")}
-    return float(fields["median_ms"]), line, stats, " ".join(cmd)
+    return float(fields["median_ms"]), line, stats, (env_setting + " " if env_setting else "") + " ".join(cmd)
 
 
 def ibm_call(mods, kind, x, mu, lss, log_pi):
@@ -162,6 +166,8 @@ def main():
     ap.add_argument("--work", default="/tmp/flashgmm-sbs", help="scratch folder for the .npy files")
     ap.add_argument("--out", default=os.environ.get("OUT", "."), help="where results.json/.md go")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--ours-variants", default="",
+                    help="comma-separated VAR=VALUE[&VAR=VALUE]: also time ours with each setting (same data)")
     args = ap.parse_args()
 
     import triton
@@ -185,6 +191,13 @@ def main():
         write_ours_inputs(dirname, kind, x, mu, lss, log_pi)
         ours_ms, ours_line, ours_stats, ours_cmd = run_ours(args.bench, dirname, kind, args.reps)
         print(f"{spec}: data {time.time() - t0:.1f} s; {ours_line}", flush=True)
+        variants = {}
+        # Variants choose among kernels for wide features (diagonal D > 64, any type D > 128).
+        wide = (kind == "diag" and d > 64) or d > 128
+        for setting in filter(None, args.ours_variants.split(",") if wide else []):
+            v_ms, v_line, v_stats, _ = run_ours(args.bench, dirname, kind, args.reps, setting)
+            variants[setting] = (v_ms, v_stats)
+            print(f"{spec}: [{setting}] {v_line}", flush=True)
         shutil.rmtree(dirname, ignore_errors=True)
 
         fn = ibm_call(mods, kind, x, mu, lss, log_pi)
@@ -210,7 +223,14 @@ def main():
         }
         row = {"type": kind, "n": n, "k": k, "d": d, "ours_ms": ours_ms, "ibm_ms": ibm_ms,
                "ibm_over_ours": ibm_ms / ours_ms, "ibm_autotune_s": autotune_s, "device": dev,
-               "ours_line": ours_line, "ours_cmd": ours_cmd, **err}
+               "ours_line": ours_line, "ours_cmd": ours_cmd, **err, "variants": {}}
+        for setting, (v_ms, v_stats) in variants.items():
+            row["variants"][setting] = {
+                "ms": v_ms, "ibm_over": ibm_ms / v_ms, "nk": rel(v_stats["nk"], ref["nk"]),
+                "sx": rel(v_stats["sx"], ref["sx"]), "sxx": rel(v_stats["sxx"], ref["sxx"])}
+            print(f"{spec}: [{setting}] ours {v_ms:.3f} ms -> IBM/ours {ibm_ms / v_ms:.2f}x; float64 error "
+                  f"N_k {row['variants'][setting]['nk']:.1e} Σrx {row['variants'][setting]['sx']:.1e} "
+                  f"2nd {row['variants'][setting]['sxx']:.1e}", flush=True)
         rows.append(row)
         print(f"{spec}: ours {ours_ms:.3f} ms, IBM {ibm_ms:.3f} ms (autotune {autotune_s:.1f} s) -> "
               f"IBM/ours {ibm_ms / ours_ms:.2f}x; float64 error ours N_k {err['ours_nk']:.1e} "
@@ -229,6 +249,9 @@ def main():
         lines.append(f"| {r['type']} | {r['n']} | {r['k']} | {r['d']} | {r['ours_ms']:.3f} | {r['ibm_ms']:.3f} | "
                      f"{r['ibm_over_ours']:.2f}x | {r['ours_nk']:.1e} / {r['ours_sx']:.1e} / {r['ours_sxx']:.1e} | "
                      f"{r['ibm_nk']:.1e} / {r['ibm_sx']:.1e} / {r['ibm_sig']:.1e} |")
+        for setting, v in r["variants"].items():
+            lines.append(f"| ↳ ours with {setting} | | | | {v['ms']:.3f} | | {v['ibm_over']:.2f}x | "
+                         f"{v['nk']:.1e} / {v['sx']:.1e} / {v['sxx']:.1e} | |")
     with open(os.path.join(args.out, "side_by_side.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
