@@ -289,3 +289,33 @@ def test_read_index_errors(data, tmp_path):
     faiss.write_index(ivf, str(tmp_path / "plain.index"))
     with pytest.raises(ValueError, match="plain.index.gmm"):
         gf.read_index(tmp_path / "plain.index")
+
+
+def test_recall_and_distance_computations_equal_the_cpp_tool(data, tmp_path):
+    """The same data and settings through `flashgmm-ivf eval` (C++ plugin, Debian's FAISS) and
+    through this layer on the importable faiss: the same lists, so the same recall@10 and
+    distance computations per query at each nprobe (the user's FAISS only routes and scans)."""
+    import json
+    tool = os.environ.get("FLASHGMM_IVF_TOOL")
+    if not tool or not os.path.exists(tool):
+        pytest.skip("FLASHGMM_IVF_TOOL (the flashgmm-ivf binary) not given")
+    xb, xq = data
+    np.save(tmp_path / "xb.npy", xb)
+    np.save(tmp_path / "xq.npy", xq)
+    run = subprocess.run([tool, "eval", "--data", str(tmp_path / "xb.npy"), "--queries", str(tmp_path / "xq.npy"),
+                          "--nlist", str(NLIST), "--nprobe", "1,2,4,8", "--k", "10", "--json"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    cpp = {p["nprobe"]: p for p in json.loads(run.stdout.strip().splitlines()[-1])["methods"]["gmm"]["points"]}
+    index = gf.IndexIVFMultiAssign(D, f"IVF{NLIST},Flat")  # the tool's defaults: seed 1234, niter 10, 256 points
+    index.train(xb)
+    index.add(xb)
+    flat = faiss.IndexFlatL2(D)
+    flat.add(xb)
+    _, gt = flat.search(xq, 10)
+    for nprobe, point in cpp.items():
+        _, I = index.search(xq, 10, nprobe=nprobe)
+        ndis = index.last_stats["ndis"] / len(xq)
+        assert ndis == pytest.approx(point["ndis_per_query"], rel=2e-3), nprobe
+        assert recall(I, gt) == pytest.approx(point["recall_at_10"], abs=5e-3), nprobe
+    assert index.n_entries == json.loads(run.stdout.strip().splitlines()[-1])["methods"]["gmm"]["entries"]
