@@ -14,7 +14,8 @@ CACHE=${FLASHGMM_WHEEL_CACHE:-$HOME/.cache/flashgmm/wheels}
 NEWEST=${FLASHGMM_FAISS_NEWEST:-1.15.1}
 mkdir -p "$CACHE" "$BUILD/faiss-venvs"
 PY=/usr/bin/python3
-TESTS=("$ROOT/tests/python/test_faiss_dropin.py" "$ROOT/tests/python/test_faiss_interop.py" "$ROOT/tests/python/test_dedup.py")
+TESTS=("$ROOT/tests/python/test_faiss_dropin.py" "$ROOT/tests/python/test_faiss_interop.py" "$ROOT/tests/python/test_dedup.py"
+       "$ROOT/tests/python/test_readme_python.py")
 
 fetch() {  # fetch REQUIREMENT...: into the cache (a no-op when cached; exit 77 when PyPI is unreachable)
   if ! "$PY" -m pip download -q --only-binary=:all: -d "$CACHE" "$@" >"$BUILD/faiss-venvs/download.log" 2>&1; then
