@@ -80,4 +80,10 @@ expect_error "NaN row" "row 77 contains NaN or infinity" "$tmp/nan.npy"
 expect_error "zero rows" "has no rows" "$tmp/zero_rows.npy"
 expect_error "1-D array" "expected a 2-D" "$tmp/vec.npy"
 expect_error "ids count" "has 499 ids but the data has 20000 rows" "$tmp/x.npy" --ids "$tmp/ids.npy"
+# A command line not understood exits 2, as in every flashgmm tool (README "Exit codes").
+"$tool" "$tmp/x.npy" --no-such-option >/dev/null 2>"$tmp/err"
+rc=$?
+check "unknown option exits 2" [ $rc -eq 2 ]
+"$tool" --help >/dev/null 2>&1
+check "--help exits 0" [ $? -eq 0 ]
 exit $fail

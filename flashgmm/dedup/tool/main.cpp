@@ -10,6 +10,7 @@
 #include "flashgmm/version.hpp"
 #include "flashgmm_dedup/dedup.hpp"
 #include "flashgmm_dedup/output.hpp"
+#include "exit_codes.hpp"
 #include "json.hpp"
 #include "progress_bar.hpp"
 
@@ -166,16 +167,9 @@ int main(int argc, char** argv) {
   app.add_flag("--progress", o.progress, "progress bars on stderr even when it is not a terminal");
   app.add_flag("--no-progress", o.no_progress, "no progress bars");
   app.add_flag("--quiet,-q", o.quiet, "no summary text (use with --json or --summary-json)");
-  try {
+  // Exit status as every flashgmm tool: 0 ok, 1 error, 2 command line not understood (exit_codes.hpp).
+  return flashgmm::cli::run_mapping_errors(app, "flashgmm-dedup", [&] {
     app.parse(argc, argv);
     return run(o);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const flashgmm::Error& e) {
-    std::fprintf(stderr, "flashgmm-dedup: error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "flashgmm-dedup: unexpected error: %s\n", e.what());
-    return 2;
-  }
+  });
 }

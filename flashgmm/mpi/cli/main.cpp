@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "exit_codes.hpp"
 #include "fit_mpi_command.hpp"
 #include "flashgmm/version.hpp"
 #include "flashgmm_mpi/collective_errors.hpp"
@@ -27,9 +28,16 @@ int main(int argc, char** argv) {
     try {
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-      // Every rank parses the same command line: rank 0 speaks, all exit with the same code.
-      if (rank == 0) return app.exit(e);
-      return e.get_exit_code();
+      // Every rank parses the same command line: rank 0 speaks, all exit with the same code,
+      // the one every flashgmm tool uses (exit_codes.hpp: a rejected value such as a missing
+      // file is an error, 1; a command line not understood is 2).
+      const bool bad_value = dynamic_cast<const CLI::ValidationError*>(&e) != nullptr;
+      if (rank == 0) {
+        if (bad_value) std::fprintf(stderr, "flashgmm-mpi: error: %s\n", e.what());
+        else app.exit(e);
+      }
+      return e.get_exit_code() == 0 ? flashgmm::cli::kExitOk
+                                    : bad_value ? flashgmm::cli::kExitError : flashgmm::cli::kExitUsage;
     }
     return code;
   });

@@ -13,6 +13,7 @@
 #include "flashgmm/version.hpp"
 #include "flashgmm_nccl/multi_gpu_fit.hpp"
 #include "em_options.hpp"
+#include "exit_codes.hpp"
 #include "json.hpp"
 
 namespace {
@@ -132,16 +133,9 @@ int main(int argc, char** argv) {
   c->add_flag("--json", o.json, "Print a JSON object as the last line");
   c->add_flag("--quiet", o.quiet, "No progress lines or summary");
   c->callback([&] { rc = run_fit(o); });
-  try {
+  // Exit status as every flashgmm tool: 0 ok, 1 error, 2 command line not understood (exit_codes.hpp).
+  return flashgmm::cli::run_mapping_errors(app, "flashgmm-multigpu", [&] {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const flashgmm::Error& e) {
-    std::fprintf(stderr, "flashgmm-multigpu: error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "flashgmm-multigpu: unexpected error: %s\n", e.what());
-    return 2;
-  }
-  return rc;
+    return rc;
+  });
 }
