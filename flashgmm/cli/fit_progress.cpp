@@ -8,7 +8,9 @@
 
 namespace flashgmm::cli {
 
-int estimate_remaining_iterations(double prev_change, double change, double tol, int iteration, int max_iter) {
+int estimate_remaining_iterations(double prev_change, double change, double tol, int iteration, int max_iter,
+                                  bool* bound_only) {
+  *bound_only = false;
   const int cap = std::max(0, max_iter - iteration);
   const double a = std::fabs(prev_change), b = std::fabs(change);
   if (cap == 0 || b < tol) return 0;
@@ -17,6 +19,7 @@ int estimate_remaining_iterations(double prev_change, double change, double tol,
     const double need = std::ceil(std::log(tol / b) / std::log(rate));
     if (std::isfinite(need)) return std::clamp((int)need, 1, cap);
   }
+  *bound_only = true;
   return cap;
 }
 
@@ -42,7 +45,9 @@ bool FitProgress::on_iteration(const IterationStats& s) {
   const double per_iter = std::accumulate(recent_s_.begin(), recent_s_.end(), 0.0) / recent_s_.size();
   // This restart's remaining iterations, then each later restart as long as this one is expected
   // to take in all.
-  const int left_here = estimate_remaining_iterations(prev_change_, s.change, p_.tol, s.iteration, p_.max_iter);
+  bool bound_only = false;
+  const int left_here =
+      estimate_remaining_iterations(prev_change_, s.change, p_.tol, s.iteration, p_.max_iter, &bound_only);
   const int later = std::max(0, p_.n_init - 1 - s.init) * std::max(1, s.iteration + left_here);
   prev_change_ = s.change;
   const int left = left_here + later;
@@ -56,7 +61,7 @@ bool FitProgress::on_iteration(const IterationStats& s) {
   std::snprintf(label, sizeof label, "EM: iteration %d", s.iteration);
   if (p_.n_init > 1) std::snprintf(label, sizeof label, "EM: init %d/%d, iteration %d", s.init + 1, p_.n_init,
                                    s.iteration);
-  bar_.draw((double)done_ / (done_ + left), label, eta, true);
+  bar_.draw((double)done_ / (done_ + left), label, eta, bound_only, true);
   return true;
 }
 

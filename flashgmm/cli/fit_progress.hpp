@@ -11,8 +11,10 @@
 namespace flashgmm::cli {
 
 /// Iterations a restart still needs, extrapolated from its last two changes; at most
-/// max_iter − iteration. Exposed for the tests' reasoning, used by FitProgress.
-int estimate_remaining_iterations(double prev_change, double change, double tol, int iteration, int max_iter);
+/// max_iter − iteration. *bound_only is set when nothing could be extrapolated (the first
+/// iterations, a change that grew), so the figure is only the --max-iter bound.
+int estimate_remaining_iterations(double prev_change, double change, double tol, int iteration, int max_iter,
+                                  bool* bound_only);
 
 class FitProgress {
  public:

@@ -16,7 +16,8 @@ bool TerminalBar::stderr_is_terminal() {
   return ::isatty(STDERR_FILENO) == 1 && !(term && std::strcmp(term, "dumb") == 0);
 }
 
-void TerminalBar::draw(double fraction, const std::string& label, double eta_seconds, bool force) {
+void TerminalBar::draw(double fraction, const std::string& label, double eta_seconds, bool eta_is_bound,
+                       bool force) {
   if (!enabled_) return;
   const auto now = std::chrono::steady_clock::now();
   if (!force && drawn_ && now - last_draw_ < std::chrono::milliseconds(200)) return;
@@ -29,7 +30,8 @@ void TerminalBar::draw(double fraction, const std::string& label, double eta_sec
   std::snprintf(buf, sizeof buf, "%3.0f%%  %s", 100.0 * fraction,
                 format_duration(std::chrono::duration<double>(now - start_).count()).c_str());
   text += buf;
-  if (eta_seconds >= 0 && std::isfinite(eta_seconds)) text += "  ETA ~" + format_duration(eta_seconds);
+  if (eta_seconds >= 0 && std::isfinite(eta_seconds))
+    text += (eta_is_bound ? "  ETA <= " : "  ETA ~") + format_duration(eta_seconds);
   // \033[K erases what a longer previous text left to the right.
   std::fprintf(stderr, "\r%s\033[K", text.c_str());
   std::fflush(stderr);

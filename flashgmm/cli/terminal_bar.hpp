@@ -19,9 +19,11 @@ class TerminalBar {
   TerminalBar& operator=(const TerminalBar&) = delete;
 
   bool enabled() const { return enabled_; }
-  /// Draws `label [#####.....] 42%  12.3 s  ETA ~8 s`; eta_seconds < 0 leaves the ETA out.
-  /// Redraws at most 5 times a second unless `force`.
-  void draw(double fraction, const std::string& label, double eta_seconds, bool force = false);
+  /// Draws `label [#####.....] 42%  12.3 s  ETA ~8 s` (`ETA <= 8 s` when eta_is_bound: an upper
+  /// bound, not an estimate); eta_seconds < 0 leaves the ETA out. Redraws at most 5 times a
+  /// second unless `force`.
+  void draw(double fraction, const std::string& label, double eta_seconds, bool eta_is_bound = false,
+            bool force = false);
   /// Erases the bar (call before writing anything else to the terminal).
   void clear();
   /// Writes one line to stdout with the bar out of the way, then draws the bar again.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Progress of `flashgmm fit`: piped, one plain line per EM iteration and no carriage returns; on a terminal also a bar with ETA (redrawn in place on stderr); --no-bar keeps
-# only the lines; --quiet prints nothing but the --json line.
+# Progress of `flashgmm fit`: piped, one plain line per EM iteration and no carriage returns; on
+# a terminal also a bar with ETA (redrawn in place on stderr): "<= T" while only --max-iter bounds
+# it, "~T" once the shrinking change can be extrapolated to --tol; --no-bar keeps only the lines;
+# --quiet prints nothing but the --json line.
 set -euo pipefail
 BIN=$1
 T=$(mktemp -d)
@@ -15,7 +17,7 @@ piped=$("$BIN" "${args[@]}" --json 2>&1)
 [ "$(echo "$piped" | grep -cE '^ +0 +[0-9]+ +-?[0-9.]+ +[-0-9.e+inf]+ +[0-9.]+ +[0-9]+$')" -eq 12 ] \
   || fail "piped fit: not one six-column line per iteration: $piped"
 case "$piped" in *$'\r'*) fail "piped fit wrote carriage returns (a bar) into a pipe" ;; esac
-echo "$piped" | grep -q "ETA ~" && fail "piped fit drew a bar: $piped"
+echo "$piped" | grep -q "ETA " && fail "piped fit drew a bar: $piped"
 echo "$piped" | grep -q "^initialising (kmeans)" || fail "no line before initialisation: $piped"
 
 quiet=$("$BIN" "${args[@]}" --json --quiet 2>&1)
@@ -25,14 +27,17 @@ echo "$quiet" | json_get n_iter >/dev/null || fail "--quiet --json: no JSON line
 # A terminal (script(1) gives the command a pseudo-terminal): the bar with its ETA appears.
 if command -v script >/dev/null; then
   tty_out=$(TERM=xterm script -qec "$(printf '%q ' "$BIN" "${args[@]}")" /dev/null)
-  echo "$tty_out" | grep -q "EM: iteration [0-9]* \[#*\.*\] *[0-9]*%.*ETA ~" || fail "no bar with ETA on a terminal: $tty_out"
+  echo "$tty_out" | grep -qE "EM: iteration [0-9]+ \[#*\.*\] +[0-9]+%.*ETA (~|<= )[0-9]" || fail "no bar with ETA on a terminal: $tty_out"
   # The bar is erased (\r, ESC[K) before each line: every iteration's line must still be there whole.
   [ "$(echo "$tty_out" | grep -oE ' +0 +[0-9]+ +-[0-9]+\.[0-9]{8} ' | wc -l)" -eq 12 ] \
     || fail "terminal: iteration lines lost: $tty_out"
+  conv=$(TERM=xterm script -qec "$(printf '%q ' "$BIN" fit --data "$T/d.npy" --k 6 --covariance diag --seed 1 \
+         --tol 1e-5 --out "$T/c.fgmm")" /dev/null)
+  echo "$conv" | grep -qE "ETA ~[0-9]" || fail "no extrapolated ETA on a converging fit: $conv"
   no_bar=$(TERM=xterm script -qec "$(printf '%q ' "$BIN" "${args[@]}" --no-bar)" /dev/null)
-  echo "$no_bar" | grep -q "ETA ~" && fail "--no-bar drew a bar: $no_bar"
+  echo "$no_bar" | grep -q "ETA " && fail "--no-bar drew a bar: $no_bar"
   dumb=$(TERM=dumb script -qec "$(printf '%q ' "$BIN" "${args[@]}")" /dev/null)
-  echo "$dumb" | grep -q "ETA ~" && fail "TERM=dumb drew a bar: $dumb"
+  echo "$dumb" | grep -q "ETA " && fail "TERM=dumb drew a bar: $dumb"
 else
   echo "(script(1) not installed: the terminal bar is not exercised)"
 fi
