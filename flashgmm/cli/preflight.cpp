@@ -36,11 +36,10 @@ void require_device(const std::string& device) {
   if (device != "cuda") return;
   const std::string why = cuda_unavailable_reason();
   if (why.empty()) return;
-  // The CUDA runtime reports a machine without an NVIDIA driver as "CUDA driver version is
-  // insufficient for CUDA runtime version", which reads like a version mismatch to fix.
-  const bool no_driver = why.find("driver version is insufficient") != std::string::npos ||
-                         why.find("no CUDA-capable device") != std::string::npos ||
-                         why.find("reports none") != std::string::npos;
+  // A CUDA build finds no device ("no CUDA device: <the runtime's words>"). The runtime reports a
+  // machine without an NVIDIA driver as "CUDA driver version is insufficient for CUDA runtime
+  // version", which reads like a version mismatch to fix: say what it means first.
+  const bool no_driver = why.rfind("no CUDA device", 0) == 0;
   FLASHGMM_THROW("--device cuda: "
                  << (no_driver ? "no usable NVIDIA GPU on this machine (no GPU, or no NVIDIA driver loaded, or a "
                                  "driver older than this build's CUDA runtime; CUDA says: " + why + ")"

@@ -45,6 +45,11 @@ else
   [ "$rc" -eq 1 ] || fail "--device cuda without GPU exited $rc"
   echo "$out" | grep -qF -- "--device cuda:" || fail "no-GPU message does not name --device cuda: $out"
   echo "$out" | grep -qF -- "--device cpu" || fail "no-GPU message does not say what to run instead: $out"
+  # A CUDA build on a machine without a driver: the runtime's "driver version is insufficient"
+  # must come after plain words, not alone.
+  if echo "$out" | grep -q "no CUDA device"; then
+    echo "$out" | grep -qF "no usable NVIDIA GPU on this machine" || fail "no-GPU message not in plain words: $out"
+  fi
   expect_rc 1 "--device cpu" "$BIN" score --model "$T/m.fgmm" --data "$T/d.npy" --device cuda
 fi
 
