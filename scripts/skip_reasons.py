@@ -38,12 +38,12 @@ def test_outputs(last_test_log):
 def reasons_in(output):
     """Skip reasons found in one test's output, each with how many cases it covers."""
     found = collections.Counter()
-    lines = output.splitlines()
+    lines = re.sub(r"\x1b\[[0-9;]*m", "", output).splitlines()  # GoogleTest colours its tags
     for i, line in enumerate(lines):
         if re.search(r":\d+: Skipped$", line):  # GoogleTest: the message follows until [  SKIPPED ]
             msg = []
             for nxt in lines[i + 1:]:
-                if nxt.startswith("[  SKIPPED ]") or nxt.startswith("["):
+                if nxt.startswith("["):  # [  SKIPPED ], or the next test's [ RUN      ]
                     break
                 if nxt.strip():
                     msg.append(nxt.strip())
