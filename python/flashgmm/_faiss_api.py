@@ -80,7 +80,10 @@ def add_copies(ivf, x, ids, lists):
         xs = np.ascontiguousarray(x[c0 + rows], dtype=np.float32)
         xi = np.ascontiguousarray(ids[c0 + rows], dtype=np.int64)
         xl = np.ascontiguousarray(lists[c0:c1][rows, cols], dtype=np.int64)
-        ivf.add_core(int(rows.size), _faiss.swig_ptr(xs), _faiss.swig_ptr(xi), _faiss.swig_ptr(xl))
+        try:
+            ivf.add_core(int(rows.size), _faiss.swig_ptr(xs), _faiss.swig_ptr(xi), _faiss.swig_ptr(xl))
+        except RuntimeError as e:  # FAISS's own exception, from the user's build
+            raise RuntimeError(f"faiss {version()} failed to add to {type(ivf).__name__}: {e}") from e
         written += int(rows.size)
     return written
 

@@ -41,6 +41,10 @@ if not getattr(_core, "has_faiss", False):
 __all__ = ["IndexIVFMultiAssign", "GmmClustering", "train_ivf", "add_multi", "search", "range_search", "remove_ids",
            "write_index", "read_index", "clone_index", "mixture", "index_stats", "sidecar_path", "ivf_defaults"]
 
+#: The FAISS build flashgmm's C++ does its own work with (Debian's, linked privately); your
+#: objects are only ever used through your `faiss` module, whatever its version.
+FAISS_BUILD_VERSION = _core.faiss_build_version
+
 # faiss::ClusteringParameters fields that carry over, and GaussianMixture parameters.
 _CLUSTERING_FIELDS = ("niter", "nredo", "seed", "verbose", "min_points_per_centroid", "max_points_per_centroid")
 _GMM_FIELDS = ("covariance_type", "tol", "reg_covar", "init_params", "device", "precision", "gpu_memory_budget")

@@ -458,6 +458,10 @@ void bind_faiss(py::module_& m) {
   m.def("ivf_read_sidecar", &read_sidecar, py::arg("path"), py::arg("index_path"), py::arg("d"), py::arg("nlist"),
         py::arg("ntotal"), py::arg("centroids"));
   m.def("ivf_sidecar_path", &fi::GmmIvfIndex::sidecar_path);
+  // The FAISS this module's own work runs on (never the user's: no FAISS object crosses), for
+  // messages that name both builds.
+  m.attr("faiss_build_version") = std::to_string(FAISS_VERSION_MAJOR) + "." + std::to_string(FAISS_VERSION_MINOR) +
+                                  "." + std::to_string(FAISS_VERSION_PATCH);
 }
 
 }  // namespace flashgmm_py

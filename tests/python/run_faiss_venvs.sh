@@ -9,7 +9,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=$(cd "$1" && pwd)
-TOOL=$2
+TOOL=$(realpath "$2")
 CACHE=${FLASHGMM_WHEEL_CACHE:-$HOME/.cache/flashgmm/wheels}
 NEWEST=${FLASHGMM_FAISS_NEWEST:-1.15.1}
 mkdir -p "$CACHE" "$BUILD/faiss-venvs"
