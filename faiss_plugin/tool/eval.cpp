@@ -1,5 +1,6 @@
-// flashgmm-ivf eval: GMM multi-assignment IVF against FAISS k-means IVF and naive top-2 spilling
-// (same nlist, same codec, same training sample size and iterations), on recall vs distance
+// flashgmm-ivf eval: our multi-assignment IVF against FAISS k-means IVF trained with the same
+// budget as our centroids (iterations, points per list), FAISS k-means with its own defaults,
+// naive top-2 spilling and k-means + SOAR (same nlist, same codec), on recall vs distance
 // computations.
 #include <algorithm>
 #include <chrono>
@@ -187,6 +188,17 @@ void write_plot(const std::string& csv, const std::string& png, int k, const std
     std::fprintf(stderr, "plot written to %s\n", png.c_str());
 }
 
+// What our index is, in words: where its centroids come from and the rule that picks each
+// vector's lists (the default's lists do not come from the mixture, so it is not called "gmm").
+std::string method_name(const flashgmm::ivf::GmmIvfParams& p) {
+  using flashgmm::ivf::CentroidSource;
+  using flashgmm::ivf::SpillRule;
+  std::string c = "mixture";
+  if (p.centroids == CentroidSource::kmeans)
+    c = p.refine_centroids && p.assign.rule == SpillRule::neighbors ? "refined-kmeans" : "kmeans";
+  return c + "+" + flashgmm::ivf::to_string(p.assign.rule);
+}
+
 }  // namespace
 
 int run_eval(const EvalOptions& o) {
@@ -242,19 +254,19 @@ int run_eval(const EvalOptions& o) {
   std::fprintf(stderr, "training GMM quantizer (%s, %s, K=%d) ...\n", o.gmm.covariance.c_str(), key.c_str(), o.gmm.nlist);
   gmm.train(n, x.data.data());
   Method mg;
-  mg.name = "gmm";
+  mg.name = method_name(gp);
   mg.train_s = gmm.train_seconds();
   // The neighbors rule assigns each add() call as one batch (its rows are one another's queries).
   const bool one_batch = gp.assign.rule == flashgmm::ivf::SpillRule::neighbors;
   mg.add_s = add_with_progress(
-      "gmm add", n, [&](idx_t c0, idx_t nc) { gmm.add(nc, x.data.data() + c0 * d); }, one_batch ? n : 65536);
+      mg.name + " add", n, [&](idx_t c0, idx_t nc) { gmm.add(nc, x.data.data() + c0 * d); }, one_batch ? n : 65536);
   mg.entries = gmm.n_entries();
   mg.imbalance = gmm.imbalance_factor();
   for (int p : nprobes) mg.points.push_back(measure(gmm.ivf(), p, gp.assign.max_copies, gp.routing.probe_mass));
   methods.push_back(mg);
   if (!o.probe_masses.empty()) {
     Method ma = mg;
-    ma.name = "gmm-adaptive";
+    ma.name = mg.name + "+adaptive";
     ma.points.clear();
     flashgmm::ivf::RoutingParams r = gp.routing;
     for (double m : parse_double_list(o.probe_masses, "--probe-masses")) {
@@ -266,27 +278,47 @@ int run_eval(const EvalOptions& o) {
     methods.push_back(ma);
   }
 
-  // (2) FAISS k-means IVF, same key, same clustering parameters.
-  auto km = make_ivf(d, key);
-  km->cp.niter = o.kmeans_niter > 0 ? o.kmeans_niter : o.gmm.niter;
-  km->cp.seed = o.gmm.seed;
-  km->cp.max_points_per_centroid = o.gmm.max_points_per_centroid;
-  km->cp.verbose = o.gmm.verbose;
-  std::fprintf(stderr, "training FAISS k-means quantizer ...\n");
-  Method mk;
-  mk.name = "kmeans";
-  double t0 = now_s();
-  km->train(n, x.data.data());
-  mk.train_s = now_s() - t0;
-  mk.add_s = add_with_progress("kmeans add", n, [&](idx_t c0, idx_t nc) {
-    std::vector<idx_t> ids(static_cast<size_t>(nc));
-    for (idx_t i = 0; i < nc; ++i) ids[static_cast<size_t>(i)] = c0 + i;
-    km->add_with_ids(nc, x.data.data() + c0 * d, ids.data());
-  });
-  mk.entries = km->ntotal;
-  mk.imbalance = km->invlists->imbalance_factor();
-  for (int p : nprobes) mk.points.push_back(measure(*km, p, 1, 1.0));
+  // (2) FAISS k-means IVF with the same budget as our centroids (iterations, training points per
+  // list; --kmeans-niter overrides the iterations), and (2b) with FAISS's own IVF defaults. The
+  // ratios are against (2): the baseline a FAISS user would tune to the same training cost.
+  const bool ours_kmeans = gp.centroids == flashgmm::ivf::CentroidSource::kmeans;
+  const int budget_niter = o.kmeans_niter > 0 ? o.kmeans_niter
+                           : ours_kmeans && gp.centroid_niter > 0 ? gp.centroid_niter
+                                                                  : o.gmm.niter;
+  const int budget_points = ours_kmeans && gp.centroid_max_points_per_centroid > 0 ? gp.centroid_max_points_per_centroid
+                                                                                   : o.gmm.max_points_per_centroid;
+  auto train_kmeans = [&](const std::string& name, int niter, int points, std::unique_ptr<faiss::IndexIVF>& ivf) {
+    ivf = make_ivf(d, key);
+    ivf->cp.niter = niter;
+    ivf->cp.seed = o.gmm.seed;
+    ivf->cp.max_points_per_centroid = points;
+    ivf->cp.verbose = o.gmm.verbose;
+    std::fprintf(stderr, "training FAISS k-means quantizer (%s: %d iterations, <= %d points per list) ...\n", name.c_str(),
+                 niter, points);
+    Method m;
+    m.name = name;
+    double t0 = now_s();
+    ivf->train(n, x.data.data());
+    m.train_s = now_s() - t0;
+    m.add_s = add_with_progress(name + " add", n, [&](idx_t c0, idx_t nc) {
+      std::vector<idx_t> ids(static_cast<size_t>(nc));
+      for (idx_t i = 0; i < nc; ++i) ids[static_cast<size_t>(i)] = c0 + i;
+      ivf->add_with_ids(nc, x.data.data() + c0 * d, ids.data());
+    });
+    m.entries = ivf->ntotal;
+    m.imbalance = ivf->invlists->imbalance_factor();
+    for (int p : nprobes) m.points.push_back(measure(*ivf, p, 1, 1.0));
+    return m;
+  };
+  std::unique_ptr<faiss::IndexIVF> km, km_defaults;
+  const Method mk = train_kmeans("kmeans", budget_niter, budget_points, km);
   methods.push_back(mk);
+  {
+    const faiss::ClusteringParameters faiss_defaults = make_ivf(d, key)->cp;  // Level1Quantizer's: 10 × 256
+    methods.push_back(train_kmeans("kmeans-faiss-defaults", faiss_defaults.niter, faiss_defaults.max_points_per_centroid,
+                                   km_defaults));
+    km_defaults.reset();
+  }
 
   // (3) The same k-means quantizer, every vector in its 2 nearest lists.
   auto sp = make_ivf(d, key);
@@ -296,7 +328,7 @@ int run_eval(const EvalOptions& o) {
   sp->train(n, x.data.data());  // clustering skipped; trains the codec only
   Method ms;
   ms.name = "kmeans-spill2";
-  ms.train_s = mk.train_s;
+  ms.train_s = mk.train_s;  // the equal-budget k-means quantizer
   ms.add_s = add_with_progress("spill2 add", n, [&](idx_t c0, idx_t nc) {
     std::vector<float> cd(static_cast<size_t>(nc) * 2);
     std::vector<idx_t> lists(cd.size()), ids(cd.size());
@@ -368,24 +400,30 @@ int run_eval(const EvalOptions& o) {
               gmm.params().assign.spill_threshold, kap.spill_threshold, o.gmm.routing.c_str());
   std::printf("recall@R = |first R results ∩ true R nearest| / R; ndis = list entries scanned per query\n");
   for (const Method& m : methods) print_table(m, slot, o.target_recall);
-  double base = NAN;
-  for (const Method& m : methods)
+  double base = NAN, base_defaults = NAN;
+  for (const Method& m : methods) {
     if (m.name == "kmeans") base = m.ndis_at_target;
-  std::printf("\nsummary at recall@%d = %.2f (ratio = k-means ndis / method ndis, > 1 is better):\n", o.k, o.target_recall);
+    if (m.name == "kmeans-faiss-defaults") base_defaults = m.ndis_at_target;
+  }
+  std::printf("\nbaseline: FAISS k-means IVF with our centroids' budget (%d iterations, <= %d points per list); "
+              "kmeans-faiss-defaults: FAISS's IVF defaults\n",
+              budget_niter, budget_points);
+  std::printf("summary at recall@%d = %.2f (ratio = k-means ndis / method ndis, > 1 is better):\n", o.k, o.target_recall);
   for (const Method& m : methods)
-    std::printf("  %-14s imbalance %.3f  ndis %10.1f  entries/N %.3f  ratio %s  train %.2f s\n", m.name.c_str(), m.imbalance,
-                m.ndis_at_target, static_cast<double>(m.entries) / n, json_num(base / m.ndis_at_target).c_str(), m.train_s);
+    std::printf("  %-26s imbalance %.3f  ndis %10.1f  entries/N %.3f  ratio %s  train %.2f s  add %.2f s\n",
+                m.name.c_str(), m.imbalance, m.ndis_at_target, static_cast<double>(m.entries) / n,
+                json_num(base / m.ndis_at_target).c_str(), m.train_s, m.add_s);
 
   if (!o.csv.empty()) {
     std::ofstream f(o.csv);
     FLASHGMM_CHECK(f, "cannot write CSV '" << o.csv << "'");
     f << "method,nprobe,probe_mass,recall_at_1,recall_at_10,recall_at_100,ndis_per_query,lists_per_query,entries,qps,"
-         "train_seconds\n";
+         "train_seconds,add_seconds\n";
     for (const Method& m : methods)
       for (const Point& p : m.points)
         f << m.name << ',' << p.nprobe << ',' << p.probe_mass << ',' << json_num(p.recall[0]) << ','
           << json_num(p.recall[1]) << ',' << json_num(p.recall[2]) << ',' << p.ndis << ',' << p.lists << ',' << m.entries
-          << ',' << p.qps << ',' << m.train_s << '\n';
+          << ',' << p.qps << ',' << m.train_s << ',' << m.add_s << '\n';
     f.close();
     FLASHGMM_CHECK(f, "cannot write CSV '" << o.csv << "' (disk full?)");
     std::fprintf(stderr, "CSV written to %s\n", o.csv.c_str());
@@ -397,13 +435,16 @@ int run_eval(const EvalOptions& o) {
   if (o.json) {
     std::ostringstream j;
     j << "{\"data\":\"" << o.data << "\",\"n\":" << n << ",\"d\":" << d << ",\"nq\":" << nq << ",\"nlist\":" << o.gmm.nlist
-      << ",\"index\":\"" << key << "\",\"k\":" << o.k << ",\"target_recall\":" << o.target_recall << ",\"methods\":{";
+      << ",\"index\":\"" << key << "\",\"k\":" << o.k << ",\"target_recall\":" << o.target_recall
+      << ",\"ours\":\"" << mg.name << "\",\"kmeans_budget\":{\"niter\":" << budget_niter
+      << ",\"max_points_per_centroid\":" << budget_points << "},\"methods\":{";
     for (size_t i = 0; i < methods.size(); ++i) {
       const Method& m = methods[i];
       j << (i ? "," : "") << '"' << m.name << "\":{\"train_seconds\":" << json_num(m.train_s)
-        << ",\"entries\":" << m.entries << ",\"imbalance\":" << json_num(m.imbalance)
+        << ",\"add_seconds\":" << json_num(m.add_s) << ",\"entries\":" << m.entries << ",\"imbalance\":" << json_num(m.imbalance)
         << ",\"ndis_at_target\":" << json_num(m.ndis_at_target)
-        << ",\"ratio_vs_kmeans\":" << json_num(base / m.ndis_at_target) << ",\"points\":[";
+        << ",\"ratio_vs_kmeans\":" << json_num(base / m.ndis_at_target)
+        << ",\"ratio_vs_kmeans_faiss_defaults\":" << json_num(base_defaults / m.ndis_at_target) << ",\"points\":[";
       for (size_t t = 0; t < m.points.size(); ++t) {
         const Point& p = m.points[t];
         j << (t ? "," : "") << "{\"nprobe\":" << p.nprobe << ",\"probe_mass\":" << json_num(p.probe_mass)

@@ -107,19 +107,19 @@ int main(int argc, char** argv) {
   search->add_option("--out", so.out, "neighbour ids (.ivecs int32 or .npy int64)")->required();
 
   EvalOptions eo;
-  CLI::App* eval = app.add_subcommand("eval", "compare GMM multi-assignment with FAISS k-means IVF and top-2 spilling");
+  CLI::App* eval = app.add_subcommand("eval", "compare our multi-assignment IVF with FAISS k-means IVF (equal budget and FAISS defaults), top-2 spilling and k-means + SOAR");
   eval->add_option("--data", eo.data, "database vectors")->required();
   eval->add_option("--queries", eo.queries, "query vectors")->required();
   eval->add_option("--gt", eo.gt, "ground-truth neighbour ids (.ivecs); computed exactly when absent");
   eval->add_option("--k", eo.k, "recall@k used for the summary: 1, 10 or 100")->capture_default_str();
   eval->add_option("--nprobe", eo.nprobe, "nprobe values to sweep")->capture_default_str();
   eval->add_option("--probe-masses", eo.probe_masses,
-                   "also sweep adaptive probing masses (method gmm-adaptive, nprobe cap = largest --nprobe)");
+                   "also sweep adaptive probing masses (method <ours>+adaptive, nprobe cap = largest --nprobe)");
   eval->add_option("--target-recall", eo.target_recall, "recall at which methods are compared")->capture_default_str();
   eval->add_option("--csv", eo.csv, "write every measured point to this CSV");
   eval->add_option("--plot", eo.plot, "PNG plot of recall vs distance computations (needs --csv, matplotlib)");
   eval->add_option("--name", eo.name, "data set name for the plot title");
-  eval->add_option("--kmeans-niter", eo.kmeans_niter, "k-means iterations of the FAISS baselines (0 = --niter)")
+  eval->add_option("--kmeans-niter", eo.kmeans_niter, "k-means iterations of the equal-budget FAISS baseline (0 = our centroids' iterations: --centroid-niter, or --niter with --centroids mixture)")
       ->capture_default_str();
   eval->add_flag("--json", eo.json, "print a JSON summary as the last line");
   add_gmm_options(eval, eo.gmm);
