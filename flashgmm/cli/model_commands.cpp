@@ -9,6 +9,7 @@
 #include "json.hpp"
 #include "model_summary.hpp"
 #include "preflight.hpp"
+#include "progress_source.hpp"
 #include "terminal_bar.hpp"
 
 namespace flashgmm::cli {
@@ -31,7 +32,9 @@ GaussianMixture load_for(const ModelOptions& o) {
 void run_score(const ModelOptions& o) {
   GaussianMixture g = load_for(o);
   const auto data = open_data(o.data);
-  const double s = g.score(*data);
+  TerminalBar bar(!o.json && TerminalBar::stderr_is_terminal());
+  const double s = bar.enabled() ? g.score(ProgressSource(*data, bar, "score")) : g.score(*data);
+  bar.clear();
   if (o.json)
     JsonLine().add("score", s).add("n_rows", (long long)data->rows()).add("dim", data->dim()).print();
   else

@@ -2,7 +2,7 @@
 # Progress of `flashgmm fit`: piped, one plain line per EM iteration and no carriage returns; on
 # a terminal also a bar with ETA (redrawn in place on stderr): "<= T" while only --max-iter bounds
 # it, "~T" once the shrinking change can be extrapolated to --tol; --no-bar keeps only the lines;
-# --quiet prints nothing but the --json line.
+# --quiet prints nothing but the --json line. score and predict draw a bar on a terminal too.
 set -euo pipefail
 BIN=$1
 T=$(mktemp -d)
@@ -38,6 +38,14 @@ if command -v script >/dev/null; then
   echo "$no_bar" | grep -q "ETA " && fail "--no-bar drew a bar: $no_bar"
   dumb=$(TERM=dumb script -qec "$(printf '%q ' "$BIN" "${args[@]}")" /dev/null)
   echo "$dumb" | grep -q "ETA " && fail "TERM=dumb drew a bar: $dumb"
+  # score and predict draw a bar on a terminal too, and print the same results as piped.
+  tty_score=$(TERM=xterm script -qec "$(printf '%q ' "$BIN" score --model "$T/m.fgmm" --data "$T/d.npy")" /dev/null)
+  echo "$tty_score" | grep -q "score \[" || fail "score drew no bar on a terminal: $tty_score"
+  piped_score=$("$BIN" score --model "$T/m.fgmm" --data "$T/d.npy")
+  echo "$tty_score" | grep -qF "$piped_score" || fail "score differs on a terminal: $tty_score vs $piped_score"
+  tty_predict=$(TERM=xterm script -qec "$(printf '%q ' "$BIN" predict --model "$T/m.fgmm" --data "$T/d.npy" \
+                --out "$T/l.npy")" /dev/null)
+  echo "$tty_predict" | grep -q "predict \[" || fail "predict drew no bar on a terminal: $tty_predict"
 else
   echo "(script(1) not installed: the terminal bar is not exercised)"
 fi
