@@ -5,6 +5,7 @@
 #include "commands.hpp"
 #include "flashgmm/flashgmm.hpp"
 #include "preflight.hpp"
+#include "terminal_bar.hpp"
 
 namespace flashgmm::cli {
 
@@ -28,10 +29,13 @@ void run_generate(const GenerateOptions& o) {
   for (auto& s : scale) s = spread(rng);
   std::discrete_distribution<int> pick(scale.begin(), scale.end());  // uneven cluster sizes
   std::vector<float> x((size_t)o.n * o.d);
+  TerminalBar bar(TerminalBar::stderr_is_terminal());
   for (long long i = 0; i < o.n; ++i) {
+    if (i % 65536 == 0) bar.draw((double)i / o.n, "generate", -1);  // not per row: a clock read each
     const int c = pick(rng);
     for (int j = 0; j < o.d; ++j) x[(size_t)i * o.d + j] = centers[(size_t)c * o.d + j] + scale[c] * nd(rng);
   }
+  bar.clear();
   const std::string& p = o.out;
   if (p.size() > 6 && p.substr(p.size() - 6) == ".fvecs") write_fvecs(p, x.data(), o.n, o.d);
   else write_npy(p, x.data(), o.n, o.d);

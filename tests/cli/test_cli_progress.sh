@@ -2,7 +2,7 @@
 # Progress of `flashgmm fit`: piped, one plain line per EM iteration and no carriage returns; on
 # a terminal also a bar with ETA (redrawn in place on stderr): "<= T" while only --max-iter bounds
 # it, "~T" once the shrinking change can be extrapolated to --tol; --no-bar keeps only the lines;
-# --quiet prints nothing but the --json line. score and predict draw a bar on a terminal too.
+# --quiet prints nothing but the --json line. score, predict and generate draw a bar on a terminal too.
 set -euo pipefail
 BIN=$1
 T=$(mktemp -d)
@@ -46,6 +46,8 @@ if command -v script >/dev/null; then
   tty_predict=$(TERM=xterm script -qec "$(printf '%q ' "$BIN" predict --model "$T/m.fgmm" --data "$T/d.npy" \
                 --out "$T/l.npy")" /dev/null)
   echo "$tty_predict" | grep -q "predict \[" || fail "predict drew no bar on a terminal: $tty_predict"
+  tty_gen=$(TERM=xterm script -qec "$(printf '%q ' "$BIN" generate --out "$T/g.npy" --n 300000 --d 8)" /dev/null)
+  echo "$tty_gen" | grep -q "generate \[" || fail "generate drew no bar on a terminal: $tty_gen"
 else
   echo "(script(1) not installed: the terminal bar is not exercised)"
 fi
