@@ -2,7 +2,7 @@
 # The README's "Command line" block, run as written (optional [parts] included), so that it
 # cannot drift from the tool: each command must exit 0. usage: test_readme_commands.sh FLASHGMM README
 set -euo pipefail
-BIN=$1 README=$2
+BIN=$(realpath "$1") README=$(realpath "$2")  # absolute: the commands run in a temporary directory
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 . "$(dirname "$0")/lib.sh"
