@@ -6,6 +6,7 @@
 #include <faiss/impl/FaissException.h>
 
 #include "commands.hpp"
+#include "exit_codes.hpp"
 #include "flashgmm/error.hpp"
 
 using namespace flashgmm_ivf_tool;
@@ -124,20 +125,16 @@ int main(int argc, char** argv) {
   eval->add_flag("--json", eo.json, "print a JSON summary as the last line");
   add_gmm_options(eval, eo.gmm);
 
-  CLI11_PARSE(app, argc, argv);
-  try {
-    if (*build) return run_build(bo);
-    if (*search) return run_search(so);
-    if (*eval) return run_eval(eo);
-  } catch (const flashgmm::Error& e) {
-    std::fprintf(stderr, "flashgmm-ivf: error: %s\n", e.what());
-    return 1;
-  } catch (const faiss::FaissException& e) {
-    std::fprintf(stderr, "flashgmm-ivf: FAISS error: %s\n", e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "flashgmm-ivf: error: %s\n", e.what());
-    return 1;
-  }
-  return 0;
+  // One exit-code scheme with the other tools (flashgmm/cli/exit_codes.hpp: 0 ok, 1 error, 2 usage).
+  return flashgmm::cli::run_mapping_errors(app, "flashgmm-ivf", [&] {
+    app.parse(argc, argv);
+    try {
+      if (*build) return run_build(bo);
+      if (*search) return run_search(so);
+      if (*eval) return run_eval(eo);
+    } catch (const faiss::FaissException& e) {
+      throw flashgmm::Error(std::string("FAISS: ") + e.what());
+    }
+    return flashgmm::cli::kExitOk;
+  });
 }
