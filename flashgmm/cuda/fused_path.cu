@@ -10,7 +10,9 @@
 //      float32. One float32 partial per (split, component) is reduced in a fixed order into
 //      the float64 accumulators: deterministic, no atomics.
 // On sm_90 both run as Hopper kernels instead: logz_kernel_wg (features ≤ 128 columns; wider
-// ones keep logz_kernel) and stats_kernel_wg (every width), with wgmma products, operands
+// ones keep logz_kernel unless FLASHGMM_CUDA_LOGZ_WIDE picks one of its two wide shapes) and
+// stats_kernel_wg (every width; 64-row tiles for wide features with FLASHGMM_CUDA_STATS_WIDE=br64),
+// with wgmma products, operands
 // brought by the copy engine into rings of shared-memory buffers and full/empty mbarriers in
 // place of block barriers; kernel 1 then leaves the features as tiles of 8×8 core matrices.
 // Features f(y): spherical [y] (‖y‖² handled exactly in float32), diagonal [y, y²]; padded with
@@ -19,6 +21,8 @@
 // out); component parameters are hi + lo bf16 pairs, so the logits cost two products.
 #include <cfloat>
 #include <cstdlib>
+#include <string>
+#include <type_traits>
 
 #include "cuda/async_copy_primitives.cuh"
 #include "cuda/cuda_check.cuh"
@@ -288,18 +292,31 @@ __global__ void __launch_bounds__(kThreads) logz_kernel(
 // Accumulators are only read by other instructions (a non-wgmma write would make ptxas
 // serialise the products); the per-component constants come from global memory (L1), not from
 // the ring. Same results as logz_kernel up to float summation order.
-template <int FP>
+//
+// Wider features (diagonal D = 68..128, spherical D = 132..256: 160–256 columns) do not fit that
+// shape (rows 135 KB + ring 256 KB of shared memory), so they run one of two others, chosen by
+// wide_logz() (FLASHGMM_CUDA_LOGZ_WIDE = wg4 | wg2 | mma):
+//   wg4: 4 warpgroups, the ring of 3 buffers overlays the rows' staging area (ALIAS): the rows
+//        are converted and taken into registers first, then the copy engine starts (one tile's
+//        latency per block, unhidden); 512 threads, ≤ 128 registers (A = FP/4 of them).
+//   wg2: 2 warpgroups (128 rows per block), staging area and a ring of 2 buffers side by side.
+template <int FP, int WGS_ = 4, int R_ = 4, bool ALIAS_ = false>
 struct LogzWgShape {
-  static constexpr int WGS = 4, NT = 64, R = 4;  // warpgroups, components per tile, buffers
+  static constexpr int WGS = WGS_, NT = 64, R = R_;  // warpgroups, components per tile, buffers
+  static constexpr bool ALIAS = ALIAS_;              // the ring overlays the rows' staging area
   static constexpr int kThreadsWg = 128 * WGS, BM = 64 * WGS;
   static constexpr int LD = FP + 8;
   static constexpr int tile = 2 * NT * FP;  // bf16 elements of one ring buffer (hi, lo)
-  static constexpr std::size_t smem =
-      std::size_t(BM) * LD * 2 + R * std::size_t(tile) * 2 + BM * 4 + 2 * R * 8;
+  static constexpr std::size_t xs_bytes = std::size_t(BM) * LD * 2;
+  static constexpr std::size_t ring_bytes = R * std::size_t(tile) * 2;
+  static constexpr std::size_t rows_ring =
+      ALIAS ? (xs_bytes > ring_bytes ? xs_bytes : ring_bytes) : xs_bytes + ring_bytes;
+  static constexpr std::size_t smem = rows_ring + BM * 4 + 2 * R * 8;
+  static_assert(smem <= 232448, "log Z kernel: shared memory over the sm_90 limit");
 };
 
-template <int FP>
-__global__ void __launch_bounds__(512, 1) logz_kernel_wg(
+template <int FP, int WGS, int R, bool ALIAS>
+__global__ void __launch_bounds__(128 * WGS, 1) logz_kernel_wg(
     const float* __restrict__ x, int n, int d, bool diag, const float* __restrict__ center,
     const bf16* __restrict__ ptiles, const float* __restrict__ ctiles, int kpad,
     const float* __restrict__ w,
@@ -307,12 +324,12 @@ __global__ void __launch_bounds__(512, 1) logz_kernel_wg(
     bf16* __restrict__ feats, float* __restrict__ sq, bool tiled, int npad,
     float* __restrict__ wz) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  using S = LogzWgShape<FP>;
-  constexpr int NT = S::NT, R = S::R;
+  using S = LogzWgShape<FP, WGS, R, ALIAS>;
+  constexpr int NT = S::NT;
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* xs = reinterpret_cast<bf16*>(smem);  // [BM][LD]
-  bf16* ring = xs + S::BM * S::LD;           // [R][hi, lo][NT/8][FP/8][8×8]
-  float* srow = reinterpret_cast<float*>(ring + R * S::tile);             // [BM]: ‖y‖²
+  bf16* ring = ALIAS ? xs : xs + S::BM * S::LD;  // [R][hi, lo][NT/8][FP/8][8×8]
+  float* srow = reinterpret_cast<float*>(smem + S::rows_ring);           // [BM]: ‖y‖²
   std::uint64_t* full = reinterpret_cast<std::uint64_t*>(srow + S::BM);  // [R]
   std::uint64_t* empty = full + R;                                        // [R]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -338,7 +355,7 @@ __global__ void __launch_bounds__(512, 1) logz_kernel_wg(
     sm90::mbar_init_fence();
   }
   __syncthreads();
-  if (threadIdx.x == 0)
+  if (!ALIAS && threadIdx.x == 0)
     for (int j = 0; j < R - 1 && j < tiles; ++j) produce(j);
 
   // Rows → bf16 features (16 rows per warp, 8 rows' loads in flight); out for kernel 2.
@@ -359,6 +376,14 @@ __global__ void __launch_bounds__(512, 1) logz_kernel_wg(
     ldsm_x4(a[kk], xs + (warp * 16 + (lane & 15)) * S::LD + kk * 16 + 8 * (lane >> 4));
   const float rs[2] = {srow[warp * 16 + g], srow[warp * 16 + g + 8]};
   float mx[2] = {-FLT_MAX, -FLT_MAX}, sum[2] = {0.0f, 0.0f};
+  if constexpr (ALIAS) {
+    // Every warp's reads and writes of the staging area are done before the copy engine
+    // overwrites it (generic → async proxy), then the ring starts.
+    wg::fence_proxy_async();
+    __syncthreads();
+    if (threadIdx.x == 0)
+      for (int j = 0; j < R - 1 && j < tiles; ++j) produce(j);
+  }
 
   auto issue = [&](int j, float(&acc)[NT / 2]) {
     sm90::mbar_wait(full + j % R, (j / R) & 1);
@@ -432,7 +457,7 @@ __global__ void __launch_bounds__(512, 1) logz_kernel_wg(
     const std::int64_t row = row0 + warp * 16 + g + 8 * h;
     if (t == 0 && row < n) ll += emit_log_z(row, m, sm, w, logz, logz_out);
   }
-  block_sum_ordered<4 * S::WGS>(ll, block_ll + blockIdx.x);
+  block_sum_ordered<4 * WGS>(ll, block_ll + blockIdx.x);
 #else
   __trap();
 #endif
@@ -645,7 +670,9 @@ struct WgDesc {
   int lbo, sbo;  ///< descriptor strides (bytes) between core matrices
 };
 
-template <int FP, int BR>
+// NB row-tile buffers: 4 (loads two tiles ahead) or 3 (one ahead; leaves room for 64-row tiles of
+// 256 feature columns beside the parameters).
+template <int FP, int BR, int NB = 4>
 __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
     const bf16* __restrict__ feats, const float* __restrict__ sq, int n,
     const bf16* __restrict__ means, const float* __restrict__ cpad,
@@ -661,10 +688,10 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
   constexpr int MLD = AS ? FP : S::LD;  // parameter row stride: core matrices / padded rows
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* xs = reinterpret_cast<bf16*>(smem);  // [4][BR/8][FP/8][8×8]: wgmma core matrices
-  bf16* msm = xs + 4 * BR * FP;              // [hi, lo][128 components]
+  bf16* msm = xs + NB * BR * FP;             // [hi, lo][128 components]
   float* scal = reinterpret_cast<float*>(msm + 2 * kCompBlock2 * MLD);  // [4][‖y‖², log Z, w][BR]
-  std::uint64_t* full = reinterpret_cast<std::uint64_t*>(scal + 4 * 3 * BR);  // [4]
-  std::uint64_t* empty = full + 4;                                             // [4]
+  std::uint64_t* full = reinterpret_cast<std::uint64_t*>(scal + NB * 3 * BR);  // [NB]
+  std::uint64_t* empty = full + NB;                                             // [NB]
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int comp_base = blockIdx.x * kCompBlock2;
   const int comp0 = comp_base + warp * 16;
@@ -683,7 +710,7 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
   }
   mma::cp_async_commit();
   if (threadIdx.x == 0) {
-    for (int i = 0; i < 4; ++i) {
+    for (int i = 0; i < NB; ++i) {
       sm90::mbar_init(full + i, 1);
       sm90::mbar_init(empty + i, kWarps);
     }
@@ -692,9 +719,9 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
   // Thread 0 only: row tile `it` (rows r0..) → buffer it % 4 by the copy engine (kernel 1 left
   // the features tiled and the row scalars padded), once every warp is done with tile it − 4.
   auto produce = [&](int it, int r0) {
-    const int slot = it % 4;
-    if (it >= 4) {
-      sm90::mbar_wait(empty + slot, (it / 4 - 1) & 1);
+    const int slot = it % NB;
+    if (it >= NB) {
+      sm90::mbar_wait(empty + slot, (it / NB - 1) & 1);
       wg::fence_proxy_async();
     }
     sm90::mbar_arrive_expect_tx(full + slot, BR * FP * 2 + 3 * BR * 4);
@@ -719,7 +746,7 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
   __syncthreads();
   if (threadIdx.x == 0) {
     if (begin < end) produce(0, begin);
-    if (begin + BR < end) produce(1, begin + BR);
+    if (NB == 4 && begin + BR < end) produce(1, begin + BR);
   }
   std::uint32_t areg[AS ? 1 : FP / 16][4], alo_r[AS ? 1 : FP / 16][4];
   if constexpr (!AS) {
@@ -739,9 +766,9 @@ __global__ void __launch_bounds__(kThreads) stats_kernel_wg(
   int it = 0;
   for (int r0 = begin; r0 < end + BR; r0 += BR, ++it) {
     const bool live = r0 < end;
-    const int b = it % 4, bp = (it + 3) % 4;
-    if (threadIdx.x == 0 && r0 + 2 * BR < end) produce(it + 2, r0 + 2 * BR);
-    if (live) sm90::mbar_wait(full + b, (it / 4) & 1);
+    const int b = it % NB, bp = (it + NB - 1) % NB;
+    if (threadIdx.x == 0 && r0 + (NB - 2) * BR < end) produce(it + NB - 2, r0 + (NB - 2) * BR);
+    if (live) sm90::mbar_wait(full + b, (it / NB) & 1);
     const bf16* xt = xs + b * BR * FP;
     const float* s_s = scal + b * 3 * BR;
     const float* lz_s = s_s + BR;
@@ -932,6 +959,28 @@ bool use_wgmma(int fp) {
   return true;
 }
 
+// The log Z kernel for feature widths over 128 columns on sm_90 (see LogzWgShape):
+// FLASHGMM_CUDA_LOGZ_WIDE = wg4 | wg2 | mma (the mma.sync logz_kernel, the earlier default).
+enum class WideLogz { mma, wg4, wg2 };
+constexpr WideLogz kWideLogzDefault = WideLogz::mma;
+WideLogz wide_logz() {
+  const char* e = std::getenv("FLASHGMM_CUDA_LOGZ_WIDE");
+  if (!e || !*e) return kWideLogzDefault;
+  const std::string v(e);
+  return v == "wg4" ? WideLogz::wg4 : v == "wg2" ? WideLogz::wg2 : v == "mma" ? WideLogz::mma
+                                                                               : kWideLogzDefault;
+}
+/// Statistics kernel for feature widths over 128 columns on sm_90: 64-row tiles in 3 buffers
+/// (FLASHGMM_CUDA_STATS_WIDE=br64) instead of 32-row tiles in 4 (br32, the earlier default).
+constexpr bool kStatsWideBr64Default = false;
+bool stats_wide_br64() {
+  const char* e = std::getenv("FLASHGMM_CUDA_STATS_WIDE");
+  if (!e || !*e) return kStatsWideBr64Default;
+  return std::string(e) == "br64" ? true : std::string(e) == "br32" ? false : kStatsWideBr64Default;
+}
+/// Whether the log Z kernel for this width runs on wgmma (then it reads tile-major parameters).
+bool wgmma_logz(int fp) { return use_wgmma(fp) && (fp <= 128 || wide_logz() != WideLogz::mma); }
+
 template <int FP>
 struct FusedLauncher {
   static constexpr int MW = FP <= 128 ? 2 : 1;
@@ -939,27 +988,44 @@ struct FusedLauncher {
   using L1 = LogzShape<FP, MW>;
   using L2 = StatsShape<FP, BR>;
 
+  /// The wgmma log Z kernel's shape for this width and choice (see LogzWgShape).
+  template <WideLogz C>
+  using WgShape = std::conditional_t<
+      FP <= 128, LogzWgShape<FP>,
+      std::conditional_t<C == WideLogz::wg2, LogzWgShape<FP, 2, 2, false>, LogzWgShape<FP, 4, 3, true>>>;
+
+  template <WideLogz C>
+  static void launch_wg(cudaStream_t s, const float* x, int n, int d, bool diag,
+                        const float* center, const bf16* ptiles, const float* ctiles, int kpad,
+                        const float* w, float* lz, double* lz_out, double* block_ll, bf16* feats,
+                        float* sq, bool tiled, int npad, float* wz) {
+    using W = WgShape<C>;
+    auto kernel = logz_kernel_wg<FP, W::WGS, W::R, W::ALIAS>;
+    static bool configured = false;
+    if (!configured) {
+      FLASHGMM_CUDA_CHECK(
+          cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(W::smem)));
+      configured = true;
+    }
+    kernel<<<(n + W::BM - 1) / W::BM, W::kThreadsWg, W::smem, s>>>(
+        x, n, d, diag, center, ptiles, ctiles, kpad, w, lz, lz_out, block_ll, feats, sq, tiled,
+        npad, wz);
+    FLASHGMM_CUDA_CHECK_LAUNCH();
+  }
+
   static void logz(cudaStream_t s, const float* x, int n, int d, bool diag, const float* center,
                    const bf16* means, const float* c, const float* rc, const bf16* ptiles,
                    const float* ctiles, int kpad, const float* w, float* lz, double* lz_out,
                    double* block_ll, bf16* feats, float* sq, bool tiled, float* wz) {
     const int npad = (n + 63) / 64 * 64;
-    if constexpr (FP <= 128) {
-      if (ptiles) {
-        using W = LogzWgShape<FP>;
-        static bool configured_wg = false;
-        if (!configured_wg) {
-          FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(logz_kernel_wg<FP>,
-                                                   cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                   int(W::smem)));
-          configured_wg = true;
-        }
-        logz_kernel_wg<FP><<<(n + W::BM - 1) / W::BM, W::kThreadsWg, W::smem, s>>>(
-            x, n, d, diag, center, ptiles, ctiles, kpad, w, lz, lz_out, block_ll, feats, sq, tiled,
-            npad, wz);
-        FLASHGMM_CUDA_CHECK_LAUNCH();
-        return;
-      }
+    if (ptiles) {  // prepared for a wgmma log Z kernel (wgmma_logz(FP))
+      if (FP <= 128 || wide_logz() == WideLogz::wg4)
+        launch_wg<WideLogz::wg4>(s, x, n, d, diag, center, ptiles, ctiles, kpad, w, lz, lz_out,
+                                 block_ll, feats, sq, tiled, npad, wz);
+      else
+        launch_wg<WideLogz::wg2>(s, x, n, d, diag, center, ptiles, ctiles, kpad, w, lz, lz_out,
+                                 block_ll, feats, sq, tiled, npad, wz);
+      return;
     }
     static bool configured = false;
     if (!configured) {
@@ -976,7 +1042,9 @@ struct FusedLauncher {
   }
   /// Blocks (= block log-likelihoods) of the log Z kernel that logz() launches for n rows.
   static int blocks1(int n, bool wg_logz) {
-    const int bm = FP <= 128 && wg_logz ? LogzWgShape<128>::BM : L1::BM;
+    const int bm = !wg_logz                                      ? L1::BM
+                   : FP > 128 && wide_logz() == WideLogz::wg2 ? WgShape<WideLogz::wg2>::BM
+                                                                : WgShape<WideLogz::wg4>::BM;
     return (n + bm - 1) / bm;
   }
 
@@ -994,33 +1062,51 @@ struct FusedLauncher {
     const int want = std::max(1, occ * sms / ctiles);
     return std::min(want, std::max(1, (n + BR - 1) / BR));
   }
+  template <int BRW, int NB>
+  static void launch_stats_wg(cudaStream_t s, dim3 grid, const bf16* feats, const float* sq, int n,
+                              const bf16* means, const float* c, const float* rc, int kpad,
+                              const float* lz, const float* wz, int rps, float* part) {
+    // NB row-tile buffers (core matrices), the parameters as core matrices (FP > 128) or
+    // padded rows, 2·NB mbarriers.
+    constexpr std::size_t wg_smem = NB * (std::size_t(BRW) * FP * 2 + 3 * BRW * 4) +
+                                    2 * std::size_t(kCompBlock2) * (FP > 128 ? FP : L2::LD) * 2 +
+                                    2 * NB * 8;
+    static_assert(wg_smem <= 232448, "statistics kernel: shared memory over the sm_90 limit");
+    static bool configured = false;
+    if (!configured) {
+      FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(stats_kernel_wg<FP, BRW, NB>,
+                                               cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                               int(wg_smem)));
+      configured = true;
+    }
+    // Core matrices of the row tile: 128 bytes each, feature blocks adjacent, row blocks FP·16
+    // bytes apart. Without swizzling the descriptor's leading offset is the stride along K and
+    // the stride offset the one along M/N, for both majors (checked on an H100: the other
+    // three assignments fail the E-step tests).
+    const WgDesc dk{128, FP * 16}, dm{FP * 16, 128};
+    stats_kernel_wg<FP, BRW, NB><<<grid, kThreads, wg_smem, s>>>(feats, sq, n, means, c, rc, kpad,
+                                                                  lz, wz, rps, part, dk, dm);
+  }
   static void stats(cudaStream_t s, const bf16* feats, const float* sq, int n, const bf16* means,
                     const float* c, const float* rc, int kpad, const float* lz, const float* w,
                     const float* wz, int splits, float* part) {
-    int rps = (n + splits - 1) / splits;
-    rps = (rps + BR - 1) / BR * BR;
     dim3 grid(kpad / kCompBlock2, splits);
     if (use_wgmma(FP)) {
-      // Four row-tile buffers (core matrices), the parameters as core matrices (FP > 128) or
-      // padded rows, 8 mbarriers.
-      constexpr std::size_t wg_smem = 4 * (std::size_t(BR) * FP * 2 + 3 * BR * 4) +
-                                      2 * std::size_t(kCompBlock2) * (FP > 128 ? FP : L2::LD) * 2 +
-                                      8 * 8;
-      static bool configured = false;
-      if (!configured) {
-        FLASHGMM_CUDA_CHECK(cudaFuncSetAttribute(stats_kernel_wg<FP, BR>,
-                                                 cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 int(wg_smem)));
-        configured = true;
-      }
-      // Core matrices of the row tile: 128 bytes each, feature blocks adjacent, row blocks FP·16
-      // bytes apart. Without swizzling the descriptor's leading offset is the stride along K and
-      // the stride offset the one along M/N, for both majors (checked on an H100: the other
-      // three assignments fail the E-step tests).
-      const WgDesc dk{128, FP * 16}, dm{FP * 16, 128};
-      stats_kernel_wg<FP, BR><<<grid, kThreads, wg_smem, s>>>(feats, sq, n, means, c, rc, kpad, lz,
-                                                             wz, rps, part, dk, dm);
+      // Features wider than 128 columns: 32-row tiles in 4 buffers, or (stats_wide_br64())
+      // 64-row tiles in 3 (wider products, half the shared-memory reads of the parameters per row).
+      constexpr bool kWide = FP > 128;
+      const bool br64 = kWide && stats_wide_br64();
+      const int brw = br64 ? 64 : BR;
+      int rps = (n + splits - 1) / splits;
+      rps = (rps + brw - 1) / brw * brw;
+      if (br64)
+        launch_stats_wg<kWide ? 64 : BR, kWide ? 3 : 4>(s, grid, feats, sq, n, means, c, rc, kpad, lz,
+                                                         wz, rps, part);
+      else
+        launch_stats_wg<BR, 4>(s, grid, feats, sq, n, means, c, rc, kpad, lz, wz, rps, part);
     } else {
+      int rps = (n + splits - 1) / splits;
+      rps = (rps + BR - 1) / BR * BR;
       stats_kernel<FP, BR><<<grid, kThreads, L2::smem, s>>>(feats, sq, n, means, c, rc, kpad, lz, w,
                                                            rps, part);
     }
@@ -1089,7 +1175,7 @@ void EstepEngine::prepare_fused_params() {
       m.bmat.get(), m.k, m.d, m.dl, m.type == CovarianceType::diag, m.c.get(), m.rowcoef.get(),
       kpad, fp, fused_means_.get(), fused_c_.get(), fused_rowcoef_.get());
   FLASHGMM_CUDA_CHECK_LAUNCH();
-  if (fp <= 128 && use_wgmma(fp)) {  // the wgmma log Z kernel reads tile-major copies
+  if (wgmma_logz(fp)) {  // the wgmma log Z kernel reads tile-major copies
     constexpr int nt = LogzWgShape<128>::NT;  // components per tile
     if (fused_tiles_.size() != 2 * std::size_t(kpad) * fp) {
       fused_tiles_ = DeviceArray<bf16>(mem_, 2 * std::size_t(kpad) * fp, "fused component tiles");
