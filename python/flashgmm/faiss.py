@@ -26,6 +26,7 @@ import math
 import os
 import time
 import warnings
+import weakref
 
 import numpy as np
 
@@ -117,7 +118,6 @@ def _key(ivf):
 
 
 def _set_state(ivf, state):
-    import weakref
     key = _key(ivf)
 
     def forget(ref, key=key):
@@ -680,8 +680,10 @@ class IndexIVFMultiAssign:
         self._cpu_only("train")
         if self.is_trained:
             raise ValueError("the index is already trained (reset() keeps the training; make a new index to retrain)")
+        t0 = time.perf_counter()
         self.clustering = train_ivf(self, x, **self.train_params)
-        self.last_stats = {"seconds": float(sum(s["time"] for s in self.clustering.iteration_stats))}
+        self.last_stats = {"n": int(np.shape(x)[0]), "seconds": time.perf_counter() - t0,
+                           "em_iterations": len(self.clustering.iteration_stats)}
 
     def add(self, x):
         self._cpu_only("add")
