@@ -54,8 +54,8 @@ int reseed(Model& m, const std::vector<int>& collapsed, const init::Sample& samp
   if (collapsed.empty()) return 0;
   const int K = m.n_components, D = m.dim;
   FLASHGMM_CHECK((int)collapsed.size() < K,
-                 "all " << K << " components collapsed (no data left to explain); the data may be "
-                        "degenerate: check for constant columns or increase reg_covar");
+                 kIllDefinedCovariance << " (All " << K << " components collapsed: no healthy component is left "
+                                          "to re-seed them from; check for constant columns.)");
   std::vector<char> bad(K, 0);
   for (int k : collapsed) bad[k] = 1;
   // Sample log-likelihoods under the healthy components only.
@@ -111,12 +111,14 @@ struct RunResult {
   int reseeded = 0;
 };
 
-RunResult run_one(const Params& p, const FitInput& in, Model model, const init::Sample& sample,
+// EM from `model` for at most p.max_iter iterations (none when 0: the model is returned as it
+// is, with a lower bound of -inf, as scikit-learn does). `lb` is the lower bound the model
+// comes with (-inf for a fresh initialisation).
+RunResult run_one(const Params& p, const FitInput& in, Model model, double lb, const init::Sample& sample,
                   Backend& backend, int init_index, const IterationCallback& cb, FitInfo& info) {
   RunResult r;
   const int K = p.n_components, D = in.data->dim();
   SuffStats stats(p.covariance_type, K, D);
-  double lb = -std::numeric_limits<double>::infinity();
   for (int it = 1; it <= p.max_iter; ++it) {
     const auto t0 = Clock::now();
     const std::vector<double> center = robust_center(model);
@@ -127,6 +129,10 @@ RunResult run_one(const Params& p, const FitInput& in, Model model, const init::
     const double estep_s = since(t0);
     FLASHGMM_CHECK(stats.weight_sum > 0, "the sample weights sum to zero");
     const double new_lb = stats.log_likelihood / stats.weight_sum;
+    // +inf: a covariance collapsed onto identical rows, which only reg_covar = 0 allows.
+    FLASHGMM_CHECK(std::isfinite(new_lb) || p.reg_covar > 0,
+                   kIllDefinedCovariance << " (The log-likelihood became " << new_lb << " at iteration " << it
+                                         << ".)");
     FLASHGMM_CHECK(std::isfinite(new_lb),
                    "the log-likelihood became non-finite at iteration " << it
                        << "; the data may have extreme magnitudes: scale it or increase reg_covar");
@@ -161,7 +167,7 @@ RunResult run_one(const Params& p, const FitInput& in, Model model, const init::
     }
   }
   r.model = std::move(model);
-  r.lower_bound = lb;
+  r.lower_bound = r.n_iter > 0 ? lb : -std::numeric_limits<double>::infinity();
   return r;
 }
 
@@ -174,7 +180,7 @@ Model run_em(const Params& p, const FitInput& in, const Model* warm, const Itera
   info = FitInfo();
   std::unique_ptr<Backend> backend = make_backend(p, D);
   info.backend = backend->info().name;
-  const std::int64_t ssize = init::sample_size(p, in.n_total);
+  const std::int64_t ssize = init::sample_size(p, in.n_total, D);
   const init::Sample sample =
       init::draw_sample(*in.data, in.row_offset, in.n_total, ssize, p.seed, in.comm);
   const bool warm_start = p.warm_start && warm && !warm->empty();
@@ -183,13 +189,15 @@ Model run_em(const Params& p, const FitInput& in, const Model* warm, const Itera
   bool have_best = false;
   for (int i = 0; i < n_init; ++i) {
     Model start;
+    double start_lb = -std::numeric_limits<double>::infinity();
     if (warm_start) {
       start = *warm;
+      start_lb = in.warm_lower_bound;
     } else {
       std::mt19937_64 rng(p.seed + 0x9e3779b97f4a7c15ULL * (std::uint64_t)i);
       start = init::initialize(sample, p, rng);
     }
-    RunResult r = run_one(p, in, std::move(start), sample, *backend, i, cb, info);
+    RunResult r = run_one(p, in, std::move(start), start_lb, sample, *backend, i, cb, info);
     if (p.verbose >= 1)
       std::fprintf(stderr, "flashgmm: init %d %s after %d iterations, lower bound %.6f\n", i,
                    r.converged ? "converged" : "did not converge", r.n_iter, r.lower_bound);

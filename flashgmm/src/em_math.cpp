@@ -187,8 +187,8 @@ MStepResult m_step(const SuffStats& s, const std::vector<double>& c, double reg,
       }
       if (!ok) {
         FLASHGMM_CHECK(t == CovarianceType::full,
-                       "ill-defined covariance: the tied covariance matrix is not positive "
-                       "definite; increase reg_covar (now " << reg << ")");
+                       kIllDefinedCovariance << " (The tied covariance matrix is not positive definite "
+                                             "with reg_covar = " << reg << ".)");
         bool listed = false;
         for (int k : res.collapsed) listed |= (k == b);
         if (!listed) res.collapsed.push_back(b);

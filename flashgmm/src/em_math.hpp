@@ -11,6 +11,13 @@
 
 namespace flashgmm::em {
 
+/// scikit-learn's words for a fit that no re-seeding can save (its tests match them).
+inline constexpr const char* kIllDefinedCovariance =
+    "Fitting the mixture model failed because some components have ill-defined empirical covariance "
+    "(for instance caused by singleton or collapsed samples). Try to decrease the number of components, "
+    "or increase reg_covar.";
+
+
 /// Mixture mean Σ_k w_k μ_k: the centre the E-step works around (it equals the weighted data
 /// mean after any M-step, and keeps the ‖x‖²−2x·μ+‖μ‖² expansion away from cancellation).
 std::vector<double> mixture_mean(const Model& m);

@@ -70,6 +70,7 @@ void GaussianMixture::fit(const DataSource& data, const float* sample_weight) {
   in.data = &data;
   in.weights = sample_weight;
   in.n_total = n;
+  if (info_.n_iter > 0) in.warm_lower_bound = info_.lower_bound;
   infer_backend_.reset();
   Model m = em::run_em(params_, in, &model_, callback_, info_);
   model_ = std::move(m);
@@ -126,6 +127,7 @@ void GaussianMixture::fit(const DataSource& local, const float* sample_weight, C
   in.row_offset = offset;
   in.n_total = n_total;
   in.comm = &comm;
+  if (info_.n_iter > 0) in.warm_lower_bound = info_.lower_bound;
   infer_backend_.reset();
   Model m = em::run_em(params_, in, &model_, callback_, info_);
   model_ = std::move(m);

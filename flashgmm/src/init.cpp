@@ -11,9 +11,16 @@
 
 namespace flashgmm::init {
 
-std::int64_t sample_size(const Params& p, std::int64_t n_total) {
+std::int64_t sample_size(const Params& p, std::int64_t n_total, int d) {
   std::int64_t s = p.init_sample_size;
-  if (s == 0) s = std::min<std::int64_t>(std::max<std::int64_t>(8192, 32LL * p.n_components), 131072);
+  if (s == 0) {
+    // Large enough that k-means on the sample finds the clusters k-means on all rows finds
+    // (8192 rows lost small clusters of unequal mixtures: bench/RESULTS.md), bounded in rows
+    // and bytes so that the init's cost does not grow with N.
+    const std::int64_t bytes_cap = (std::int64_t{256} << 20) / (4 * std::max<std::int64_t>(1, d));
+    s = std::min<std::int64_t>({std::max<std::int64_t>(65536, 32LL * p.n_components), 131072, bytes_cap});
+    s = std::max<std::int64_t>(s, 8192);
+  }
   s = std::max<std::int64_t>(s, p.n_components);
   return std::min(s, n_total);
 }
@@ -50,114 +57,6 @@ Sample draw_sample(const DataSource& local, std::int64_t offset, std::int64_t n_
     for (size_t i = 0; i < buf.size(); ++i) s.x[i] = (float)buf[i];
   }
   return s;
-}
-
-namespace {
-double sq_dist(const float* a, const float* b, int d) {
-  float s = 0;  // float lanes vectorise; D² sampling needs no more precision
-#pragma omp simd reduction(+ : s)
-  for (int j = 0; j < d; ++j) {
-    const float t = a[j] - b[j];
-    s += t * t;
-  }
-  return s;
-}
-}  // namespace
-
-std::vector<float> kmeans_plusplus(const Sample& s, int k, std::mt19937_64& rng) {
-  const int d = s.d;
-  const std::int64_t n = s.n;
-  std::vector<float> c((size_t)k * d);
-  std::vector<double> best(n, std::numeric_limits<double>::infinity());
-  std::int64_t pick = std::uniform_int_distribution<std::int64_t>(0, n - 1)(rng);
-  for (int m = 0; m < k; ++m) {
-    std::copy_n(s.x.data() + (size_t)pick * d, d, c.data() + (size_t)m * d);
-    const float* cm = c.data() + (size_t)m * d;
-    double total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (n * d > (1 << 21))
-    for (std::int64_t i = 0; i < n; ++i) {
-      const double dist = sq_dist(s.x.data() + (size_t)i * d, cm, d);
-      if (dist < best[i]) best[i] = dist;
-      total += best[i];
-    }
-    if (m + 1 == k) break;
-    if (total > 0) {
-      double u = std::uniform_real_distribution<double>(0, total)(rng), acc = 0;
-      pick = n - 1;
-      for (std::int64_t i = 0; i < n; ++i) {
-        acc += best[i];
-        if (acc >= u && best[i] > 0) {
-          pick = i;
-          break;
-        }
-      }
-    } else {
-      // Every row coincides with a centre (duplicated data): any row will do.
-      pick = std::uniform_int_distribution<std::int64_t>(0, n - 1)(rng);
-    }
-  }
-  return c;
-}
-
-std::vector<std::int32_t> assign_nearest(const Sample& s, int k, const std::vector<float>& centers) {
-  const int d = s.d;
-  std::vector<float> cn(k);
-  for (int m = 0; m < k; ++m) {
-    double t = 0;
-    for (int j = 0; j < d; ++j) t += (double)centers[(size_t)m * d + j] * centers[(size_t)m * d + j];
-    cn[m] = (float)t;
-  }
-  std::vector<std::int32_t> labels(s.n);
-  const std::int64_t block = 1024;
-  const std::int64_t nblocks = (s.n + block - 1) / block;
-  blas::SingleThreadedScope single;
-#pragma omp parallel
-  {
-    std::vector<float> dots((size_t)block * k);
-#pragma omp for schedule(static)
-    for (std::int64_t b = 0; b < nblocks; ++b) {
-      const std::int64_t i0 = b * block, nb = std::min(block, s.n - i0);
-      blas::gemm_nt((int)nb, k, d, 1.0f, s.x.data() + (size_t)i0 * d, d, centers.data(), d, 0.0f,
-                    dots.data(), k);
-      for (std::int64_t i = 0; i < nb; ++i) {
-        int arg = 0;
-        float bestv = std::numeric_limits<float>::infinity();
-        for (int m = 0; m < k; ++m) {
-          const float v = cn[m] - 2 * dots[(size_t)i * k + m];
-          if (v < bestv) {
-            bestv = v;
-            arg = m;
-          }
-        }
-        labels[i0 + i] = arg;
-      }
-    }
-  }
-  return labels;
-}
-
-void lloyd(const Sample& s, int k, int iters, std::vector<float>& centers) {
-  const int d = s.d;
-  for (int it = 0; it < iters; ++it) {
-    const std::vector<std::int32_t> labels = assign_nearest(s, k, centers);
-    std::vector<double> sum((size_t)k * d, 0.0);
-    std::vector<std::int64_t> cnt(k, 0);
-    for (std::int64_t i = 0; i < s.n; ++i) {
-      const int m = labels[i];
-      ++cnt[m];
-      for (int j = 0; j < d; ++j) sum[(size_t)m * d + j] += s.x[(size_t)i * d + j];
-    }
-    bool moved = false;
-    for (int m = 0; m < k; ++m) {
-      if (cnt[m] == 0) continue;
-      for (int j = 0; j < d; ++j) {
-        const float v = (float)(sum[(size_t)m * d + j] / cnt[m]);
-        moved |= v != centers[(size_t)m * d + j];
-        centers[(size_t)m * d + j] = v;
-      }
-    }
-    if (!moved) break;
-  }
 }
 
 namespace {
@@ -208,7 +107,11 @@ Model model_from_hard(const Sample& s, const Params& p, const std::vector<float>
   SuffStats st(p.covariance_type, K, s.d);
   em::accumulate_hard(s.x.data(), s.n, s.d, labels.data(), c, st);
   Model m;
-  em::m_step(st, c, p.reg_covar, 0.0, m);
+  const em::MStepResult ms = em::m_step(st, c, p.reg_covar, 0.0, m);
+  // Without regularisation a cluster of identical rows has a singular covariance: fail as
+  // scikit-learn does at this same step, rather than start EM from a placeholder covariance.
+  if (p.reg_covar == 0)
+    for (int k : ms.collapsed) FLASHGMM_CHECK(st.nk[k] <= 0, em::kIllDefinedCovariance);
   repair_empty(m, st, seeds);
   return m;
 }
@@ -247,14 +150,12 @@ Model initialize(const Sample& s, const Params& p, std::mt19937_64& rng) {
     m.dim = D;
   } else {
     switch (p.init) {
-      case InitMethod::kmeans: {
-        std::vector<float> centers = kmeans_plusplus(s, K, rng);
-        lloyd(s, K, p.init_kmeans_iter, centers);
-        m = model_from_hard(s, p, centers);
+      case InitMethod::kmeans:
+        m = model_from_hard(s, p, best_kmeans(s, K, p.init_kmeans_runs > 0 ? p.init_kmeans_runs : K <= 256 ? 3 : 1,
+                                              p.init_kmeans_iter, rng));
         break;
-      }
       case InitMethod::kmeans_plusplus:
-        m = model_from_hard(s, p, kmeans_plusplus(s, K, rng));
+        m = model_from_hard(s, p, kmeans_plusplus(s, K, rng, greedy_trials(K)));
         break;
       case InitMethod::random_from_data: {
         std::vector<std::int64_t> idx(s.n);
@@ -272,9 +173,20 @@ Model initialize(const Sample& s, const Params& p, std::mt19937_64& rng) {
         break;
     }
   }
-  if (!p.weights_init.empty()) m.weights = p.weights_init;
+  std::vector<double> weights = p.weights_init, precisions = p.precisions_init;
+  if (!all_given && !precisions.empty() && p.means_init.empty() && p.covariance_type != CovarianceType::tied) {
+    // The computed clusters keep their order; each takes the user's precision (and the weight
+    // given with it) that fits it best.
+    const std::vector<int> slot = match_precisions(m, precisions);
+    const size_t per = precisions.size() / (size_t)K;
+    for (int k = 0; k < K; ++k) {
+      std::copy_n(p.precisions_init.data() + (size_t)slot[k] * per, per, precisions.data() + (size_t)k * per);
+      if (!weights.empty()) weights[k] = p.weights_init[slot[k]];
+    }
+  }
+  if (!weights.empty()) m.weights = weights;
   if (!p.means_init.empty()) m.means = p.means_init;
-  if (!p.precisions_init.empty()) m.set_precisions(p.precisions_init);
+  if (!precisions.empty()) m.set_precisions(precisions);
   else m.update_precisions_cholesky();
   return m;
 }

@@ -82,7 +82,8 @@ void check_init_array(const std::vector<double>& v, std::size_t expected, const 
 
 void Params::validate(int d) const {
   FLASHGMM_CHECK(n_components >= 1, "n_components must be >= 1, got " << n_components);
-  FLASHGMM_CHECK(max_iter >= 1, "max_iter must be >= 1, got " << max_iter);
+  // 0 asks for the initialisation only (scikit-learn's convention).
+  FLASHGMM_CHECK(max_iter >= 0, "max_iter must be >= 0, got " << max_iter);
   FLASHGMM_CHECK(std::isfinite(tol) && tol >= 0, "tol must be a finite value >= 0, got " << tol);
   FLASHGMM_CHECK(std::isfinite(reg_covar) && reg_covar >= 0,
                  "reg_covar must be a finite value >= 0, got " << reg_covar);
@@ -90,6 +91,7 @@ void Params::validate(int d) const {
   FLASHGMM_CHECK(verbose_interval >= 1, "verbose_interval must be >= 1, got " << verbose_interval);
   FLASHGMM_CHECK(init_sample_size >= 0, "init_sample_size must be >= 0, got " << init_sample_size);
   FLASHGMM_CHECK(init_kmeans_iter >= 0, "init_kmeans_iter must be >= 0, got " << init_kmeans_iter);
+  FLASHGMM_CHECK(init_kmeans_runs >= 0, "init_kmeans_runs must be >= 0, got " << init_kmeans_runs);
   FLASHGMM_CHECK(std::isfinite(min_component_count) && min_component_count >= 0,
                  "min_component_count must be a finite value >= 0, got " << min_component_count);
   FLASHGMM_CHECK(gpu_memory_budget >= 0, "gpu_memory_budget must be >= 0, got " << gpu_memory_budget);

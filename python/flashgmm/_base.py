@@ -1,4 +1,5 @@
-"""Estimator conventions of scikit-learn (get_params / set_params / repr), without importing it."""
+"""Estimator conventions of scikit-learn (get_params / set_params / repr) and its exception
+classes (subclassed when scikit-learn is installed; nothing else of it is used)."""
 import inspect
 import numbers
 
@@ -10,17 +11,39 @@ from . import _core
 Error = _core.Error
 
 
-class NotFittedError(ValueError, AttributeError):
-    """Raised when an estimator is used before fit (scikit-learn's NotFittedError bases)."""
+def _sklearn_bases():
+    """scikit-learn's exception and warning classes when it is installed (so that code catching
+    sklearn.exceptions.NotFittedError / ConvergenceWarning catches ours), else stand-ins with
+    the same bases. This loads scikit-learn's package once at import (about a second on a busy
+    machine); flashgmm uses none of its estimators."""
+    try:
+        from sklearn.exceptions import ConvergenceWarning as cw, NotFittedError as nf
+    except ImportError:
+        return (ValueError, AttributeError), (UserWarning,), (ValueError, TypeError)
+    try:
+        from sklearn.utils._param_validation import InvalidParameterError as ip
+        ipe = (ip,)
+    except ImportError:  # scikit-learn < 1.2
+        ipe = (ValueError, TypeError)
+    return (nf,), (cw,), ipe
 
 
-class ConvergenceWarning(UserWarning):
-    """An initialisation reached max_iter without converging."""
+_NF, _CW, _IP = _sklearn_bases()
 
 
-class InvalidParameterError(ValueError, TypeError):
-    """A constructor parameter has the wrong type or value (caught as ValueError or TypeError,
-    like scikit-learn's InvalidParameterError)."""
+class NotFittedError(*_NF):
+    """Raised when an estimator is used before fit (a subclass of scikit-learn's NotFittedError
+    when scikit-learn is installed; else of its bases ValueError and AttributeError)."""
+
+
+class ConvergenceWarning(*_CW):
+    """An initialisation reached max_iter without converging (a subclass of scikit-learn's
+    ConvergenceWarning when scikit-learn is installed)."""
+
+
+class InvalidParameterError(*_IP):
+    """A constructor parameter has the wrong type or value: scikit-learn's InvalidParameterError
+    when installed (>= 1.2), else caught as ValueError or TypeError like it."""
 
 
 class ParamsMixin:
@@ -105,5 +128,20 @@ def seed_from_random_state(random_state):
         return int(random_state.randint(0, 2**31 - 1))
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(0, 2**63 - 1))
+    raise InvalidParameterError(f"random_state must be None, an int, a numpy RandomState or Generator, "
+                                f"got {type(random_state).__name__}")
+
+
+def random_state_generator(random_state):
+    """scikit-learn's check_random_state: NumPy's global RandomState for None, a new
+    RandomState(seed) for an int, the object itself for a RandomState or Generator."""
+    if random_state is None:
+        return np.random.mtrand._rand
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if not 0 <= int(random_state) < 2**32:
+            raise InvalidParameterError(f"random_state must be in [0, 2**32) to draw samples, got {random_state}")
+        return np.random.RandomState(int(random_state))
+    if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
+        return random_state
     raise InvalidParameterError(f"random_state must be None, an int, a numpy RandomState or Generator, "
                                 f"got {type(random_state).__name__}")

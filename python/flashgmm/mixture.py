@@ -1,13 +1,15 @@
 """flashgmm.GaussianMixture: scikit-learn's GaussianMixture API over the C++ estimator."""
 import sys
+import time
 import warnings
 
 import numpy as np
 
 from . import _core
-from ._base import ConvergenceWarning, NotFittedError, ParamsMixin, seed_from_random_state
-from ._validation import (check_array, check_choice, check_float, check_init_array, check_int,
-                          check_sample_weight)
+from ._base import (ConvergenceWarning, NotFittedError, ParamsMixin, random_state_generator,
+                    seed_from_random_state)
+from ._validation import (check_array, check_choice, check_float, check_int, check_means, check_precisions,
+                          check_sample_weight, check_weights)
 
 _COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 _INIT_PARAMS = ("kmeans", "k-means++", "random", "random_from_data")
@@ -19,6 +21,58 @@ _FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_chol
 
 def _precision_shape(covariance_type, k, d):
     return {"spherical": (k,), "diag": (k, d), "full": (k, d, d), "tied": (d, d)}[covariance_type]
+
+
+class _VerbosePrinter:
+    """scikit-learn's verbose output (same lines, on sys.stdout), fed by the C++ iteration
+    callback: an initialisation's closing line is printed when the next one starts or the fit
+    ends."""
+
+    def __init__(self, verbose, interval, tol):
+        self.verbose, self.interval, self.tol = verbose, interval, tol
+        self.init = None
+        self.last = None
+
+    def _begin(self):
+        self.init_start = self.iter_start = time.time()
+        print(f"Initialization {self.init}", file=sys.stdout)
+
+    def _end(self, converged):
+        if self.verbose == 1:
+            print(f"Initialization converged: {converged}", file=sys.stdout)
+        else:
+            ll = self.last["lower_bound"] if self.last else -np.inf
+            print(f"Initialization converged: {converged}\t time lapse {time.time() - self.init_start:.5f}s\t "
+                  f"ll {ll:.5f}", file=sys.stdout)
+
+    def _converged(self):
+        # The driver's rule: a change under tol, in an iteration that re-seeded nothing.
+        return self.last is not None and abs(self.last["change"]) < self.tol and not self.last["reseeded"]
+
+    def __call__(self, s):
+        if s["init"] != self.init:
+            if self.init is not None:
+                self._end(self._converged())
+                self.last = None
+            self.init = s["init"]
+            self._begin()
+        self.last = s
+        if s["iteration"] % self.interval == 0:
+            if self.verbose == 1:
+                print(f"  Iteration {s['iteration']}", file=sys.stdout)
+            else:
+                now = time.time()
+                print(f"  Iteration {s['iteration']}\t time lapse {now - self.iter_start:.5f}s\t ll change "
+                      f"{s['change']:.5f}", file=sys.stdout)
+                self.iter_start = now
+        sys.stdout.flush()
+
+    def finish(self):
+        if self.init is None:  # max_iter=0: no iteration reported
+            self.init = 0
+            self._begin()
+        self._end(self._converged())
+        sys.stdout.flush()
 
 
 class GaussianMixture(ParamsMixin):
@@ -76,9 +130,11 @@ class GaussianMixture(ParamsMixin):
     def fit(self, X, y=None, sample_weight=None):
         """Estimate the parameters with EM. ``y`` is ignored (scikit-learn's signature);
         ``sample_weight`` (n_samples,) weighs each row's contribution (≥ 0). Returns self."""
-        X = check_array(X)
+        X = check_array(X, min_samples=2)  # scikit-learn refuses to fit one sample
         n, d = X.shape
         params = self._make_params(d)
+        # scikit-learn's rule: a warm start continues only from an earlier fit of this object.
+        warm = params.warm_start and "converged_" in self.__dict__
         if n < params.n_components:
             raise ValueError(f"Expected n_samples >= n_components but got n_components = {params.n_components}, "
                              f"n_samples = {n}")
@@ -88,12 +144,15 @@ class GaussianMixture(ParamsMixin):
             core = _core.GaussianMixture()
             self._core_gmm = core
         core.set_params(params)
-        core.fit(X, w, self._progress_printer() if self.verbose else None)
+        printer = self._progress_printer(params.tol) if self.verbose else None
+        core.fit(X, w, printer)
         self._store_fitted()
-        if self.verbose:
-            print(f"Initialization converged: {self.converged_}", file=sys.stdout)
-        if not self.converged_:
-            warnings.warn(f"Initialization {self.fit_info_['best_init']} did not converge. Try different init "
+        if printer is not None:
+            printer.finish()
+        # scikit-learn numbers the initialisations from 1 here and names the last one run; a
+        # fit with max_iter=0 asked for the initialisation only and is not warned about.
+        if not self.converged_ and params.max_iter > 0:
+            warnings.warn(f"Initialization {1 if warm else params.n_init} did not converge. Try different init "
                           "parameters, or increase max_iter, tol or check for degenerate data.",
                           ConvergenceWarning)
         return self
@@ -110,9 +169,11 @@ class GaussianMixture(ParamsMixin):
         return core.predict(check_array(X)).astype(np.int64)
 
     def predict_proba(self, X):
-        """Posterior of each component for each row (float32, shape (n_samples, n_components))."""
+        """Posterior of each component for each row (float64 like scikit-learn's, shape
+        (n_samples, n_components); computed in float32, each row sums to 1 within 1e-6).
+        predict_topk gives the best few without the N×K output."""
         core = self._fitted_core()
-        return core.predict_proba(check_array(X))
+        return core.predict_proba(check_array(X)).astype(np.float64)
 
     def predict_topk(self, X, m=2):
         """The m most probable components of each row and their posteriors, best first:
@@ -143,11 +204,29 @@ class GaussianMixture(ParamsMixin):
         return -2.0 * self.score(X) * X.shape[0] + 2.0 * self._n_parameters()
 
     def sample(self, n_samples=1):
-        """Draw n_samples from the fitted mixture: (X float32 (n_samples, n_features), labels int64)."""
-        core = self._fitted_core()
-        n_samples = check_int(n_samples, "n_samples", minimum=1)
-        x, labels = core.sample(n_samples, seed_from_random_state(self.random_state))
-        return x, labels.astype(np.int64)
+        """Draw n_samples from the fitted mixture: (X float64 (n_samples, n_features), labels int64),
+        grouped by component as scikit-learn returns them.
+
+        scikit-learn's algorithm and random stream (a multinomial split of n_samples, then
+        Gaussian draws per component from NumPy's generator for random_state), so the same
+        model and random_state give scikit-learn's samples. The output is the only memory."""
+        self._fitted_core()
+        n_samples = check_int(n_samples, "n_samples")
+        if n_samples < 1:
+            raise ValueError(f"Invalid value for 'n_samples': {n_samples} . The sampling requires at least one "
+                             "sample.")
+        rng = random_state_generator(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_)
+        d = self.means_.shape[1]
+        if self.covariance_type == "full":
+            parts = [rng.multivariate_normal(m, c, int(n)) for m, c, n in zip(self.means_, self.covariances_, counts)]
+        elif self.covariance_type == "tied":
+            parts = [rng.multivariate_normal(m, self.covariances_, int(n)) for m, n in zip(self.means_, counts)]
+        else:
+            parts = [m + rng.standard_normal(size=(n, d)) * np.sqrt(c)
+                     for m, c, n in zip(self.means_, self.covariances_, counts)]
+        labels = np.concatenate([np.full(n, j, dtype=np.int64) for j, n in enumerate(counts)])
+        return np.vstack(parts), labels
 
     # ------------------------------------------------------ persistence
 
@@ -200,13 +279,12 @@ class GaussianMixture(ParamsMixin):
         cov = p.covariance_type = check_choice(self.covariance_type, "covariance_type", _COVARIANCE_TYPES)
         p.tol = check_float(self.tol, "tol", minimum=0.0)
         p.reg_covar = check_float(self.reg_covar, "reg_covar", minimum=0.0)
-        p.max_iter = check_int(self.max_iter, "max_iter", minimum=1)
+        p.max_iter = check_int(self.max_iter, "max_iter", minimum=0)  # 0: the initialisation only
         p.n_init = check_int(self.n_init, "n_init", minimum=1)
         p.init = check_choice(self.init_params, "init_params", _INIT_PARAMS)
-        p.weights_init = check_init_array(self.weights_init, "weights_init", (k,))
-        p.means_init = check_init_array(self.means_init, "means_init", (k, n_features))
-        p.precisions_init = check_init_array(self.precisions_init, "precisions_init",
-                                             _precision_shape(cov, k, n_features))
+        p.weights_init = check_weights(self.weights_init, k)
+        p.means_init = check_means(self.means_init, k, n_features)
+        p.precisions_init = check_precisions(self.precisions_init, cov, _precision_shape(cov, k, n_features))
         p.seed = seed_from_random_state(self.random_state)
         if not isinstance(self.warm_start, (bool, np.bool_)):
             raise TypeError(f"warm_start must be a bool, got {self.warm_start!r}")
@@ -220,23 +298,8 @@ class GaussianMixture(ParamsMixin):
         p.validate(n_features)
         return p
 
-    def _progress_printer(self):
-        """scikit-learn's verbose output, printed between iterations."""
-        verbose, interval = self.verbose, self.verbose_interval
-        last_init = [-1]
-
-        def report(s):
-            if s["init"] != last_init[0]:
-                last_init[0] = s["init"]
-                print(f"Initialization {s['init']}", file=sys.stdout)
-            if s["iteration"] % interval == 0:
-                if verbose == 1:
-                    print(f"  Iteration {s['iteration']}", file=sys.stdout)
-                else:
-                    print(f"  Iteration {s['iteration']}\t time lapse {s['seconds']:.5f}s\t ll change "
-                          f"{s['change']:.5f}", file=sys.stdout)
-            sys.stdout.flush()
-        return report
+    def _progress_printer(self, tol):
+        return _VerbosePrinter(self.verbose, self.verbose_interval, tol)
 
     def _store_fitted(self, loaded=False):
         core = self._core_gmm

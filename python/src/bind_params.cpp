@@ -61,6 +61,7 @@ void bind_params(py::module_& m) {
       .def_readwrite("warm_start", &Params::warm_start)
       .def_readwrite("init_sample_size", &Params::init_sample_size)
       .def_readwrite("init_kmeans_iter", &Params::init_kmeans_iter)
+      .def_readwrite("init_kmeans_runs", &Params::init_kmeans_runs)
       .def_readwrite("min_component_count", &Params::min_component_count)
       .def_property(
           "backend", [](const Params& p) { return flashgmm::to_string(p.backend); },

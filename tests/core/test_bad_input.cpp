@@ -60,7 +60,7 @@ TEST(BadInput, Matrix) {
       {"D = 0", [&] { GaussianMixture(kparams(3)).fit(b.x.data(), 200, 0); }, "empty data"},
       {"N = 0", [&] { GaussianMixture(kparams(3)).fit(b.x.data(), 0, 4); }, "empty data"},
       {"null data", [&] { GaussianMixture(kparams(3)).fit(nullptr, 200, 4); }, "null"},
-      {"max_iter = 0", [&] { Params p = kparams(3); p.max_iter = 0; GaussianMixture(p).fit(b.x.data(), 200, 4); }, "max_iter"},
+      {"max_iter = -1", [&] { Params p = kparams(3); p.max_iter = -1; GaussianMixture(p).fit(b.x.data(), 200, 4); }, "max_iter"},
       {"negative tol", [&] { Params p = kparams(3); p.tol = -1; GaussianMixture(p).fit(b.x.data(), 200, 4); }, "tol"},
       {"NaN reg_covar", [&] { Params p = kparams(3); p.reg_covar = NAN; GaussianMixture(p).fit(b.x.data(), 200, 4); }, "reg_covar"},
       {"n_init = 0", [&] { Params p = kparams(3); p.n_init = 0; GaussianMixture(p).fit(b.x.data(), 200, 4); }, "n_init"},

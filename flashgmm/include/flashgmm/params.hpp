@@ -17,8 +17,8 @@ enum class CovarianceType {
 
 /// How the first parameters are chosen (before any user-supplied init overrides them).
 enum class InitMethod {
-  kmeans,            ///< k-means++ seeding, then Lloyd iterations, on the init sample (scikit-learn's 'kmeans')
-  kmeans_plusplus,   ///< k-means++ centres on the init sample, hard assignment ('k-means++')
+  kmeans,            ///< greedy k-means++ seeding, then Lloyd to convergence, on the init sample (scikit-learn's 'kmeans')
+  kmeans_plusplus,   ///< greedy k-means++ centres on the init sample, hard assignment ('k-means++')
   random_from_data,  ///< K distinct random rows as means ('random_from_data')
   random,            ///< random responsibilities on the init sample ('random')
 };
@@ -52,7 +52,7 @@ Precision parse_precision(const std::string& s);     // "fast", "precise"
 struct Params {
   int n_components = 1;                                 ///< K ≥ 1
   CovarianceType covariance_type = CovarianceType::full;  ///< scikit-learn's default
-  int max_iter = 100;                                   ///< EM iterations per initialisation, ≥ 1
+  int max_iter = 100;  ///< EM iterations per initialisation, ≥ 0 (0: return the initial model)
   double tol = 1e-3;  ///< stop when the mean per-sample log-likelihood gains less than this
   double reg_covar = 1e-6;  ///< added to variances / covariance diagonals, ≥ 0
   InitMethod init = InitMethod::kmeans;
@@ -73,9 +73,18 @@ struct Params {
   bool warm_start = false;
 
   /// Rows for initialisation (k-means++ / Lloyd / hard assignment) drawn at random from the data.
-  /// 0 = automatic: min(N, max(8192, 16·K)) capped at 262144.
+  /// 0 = automatic: min(N, max(65536, 32·K)), capped at 131072 rows and at 256 MiB of floats
+  /// (but at least max(8192, K) rows).
   std::int64_t init_sample_size = 0;
-  int init_kmeans_iter = 10;  ///< Lloyd iterations for InitMethod::kmeans
+  /// At most this many Lloyd iterations for InitMethod::kmeans (scikit-learn's KMeans default);
+  /// they stop earlier when the labels stop changing or the centres move less than 1e-4 of the
+  /// mean feature variance.
+  int init_kmeans_iter = 300;
+  /// k-means runs (seeding + Lloyd) per initialisation for InitMethod::kmeans; the one with the
+  /// lowest inertia on the init sample is kept. 0 = automatic: 3 for K ≤ 256, else 1.
+  /// scikit-learn runs one; a few cost little on the bounded sample and avoid most of the bad
+  /// local optima a single run falls into (bench/RESULTS.md, "Initialisation").
+  int init_kmeans_runs = 0;
 
   /// A component whose effective count N_k = Σ w_i r_ik falls under this is re-seeded at the
   /// worst-explained sample point (counted in IterationStats::reseeded).
