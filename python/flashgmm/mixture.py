@@ -90,9 +90,11 @@ class GaussianMixture(ParamsMixin):
     gpu_memory_budget : bytes of GPU memory a fit may use; None = 90% of the free memory.
 
     Input: float32 or float64 arrays in C or Fortran order (any strides), including memory
-    maps (``np.load(..., mmap_mode='r')``, ``np.memmap``), which are streamed rather than loaded.
-    Computation runs in float32 with float64 accumulation; C-contiguous float32 data is used in
-    place, anything else is converted a chunk of rows at a time. The GIL is released while the
+    maps (``np.load(..., mmap_mode='r')``, ``np.memmap``), which are streamed rather than loaded;
+    other numeric dtypes (ints, bools, float16, numeric object arrays) are converted to float64
+    first, as scikit-learn does, and complex data raises ValueError. Computation runs in float32
+    with float64 accumulation; C-contiguous float32 data is used in place, float64 and other
+    layouts are converted a chunk of rows at a time. The GIL is released while the
     C++ code runs, and Ctrl-C stops a fit at the end of the current iteration
     (KeyboardInterrupt).
 
