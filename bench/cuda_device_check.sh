@@ -28,15 +28,15 @@ TARGETS=(flashgmm_cuda_tests)
 [ -n "$BENCH$SBS" ] && TARGETS+=(cuda_estep_bench)
 cmake --build "$B" --target "${TARGETS[@]}" -j16 >"$OUT/build.log" 2>&1 || { grep -E -A5 "error" "$OUT/build.log" | head -60; exit 1; }
 echo "built in ${SECONDS} s"
+if [ -n "$SBS" ]; then
+  PYTHONUNBUFFERED=1 timeout ${SBS_TIMEOUT:-400} python3 bench/side_by_side.py --ibm "${IBM_DIR:-.anchors/ibm-flash-gmm}" \
+    --bench "./$B/bench/cuda_estep_bench" --out "$OUT" $SBS_ARGS 2>&1 | tee "$OUT/side_by_side.log"
+fi
 if [ -z "$NOTEST" ]; then
   timeout ${TEST_TIMEOUT:-300} "./$B/tests/flashgmm_cuda_tests" ${1:+--gtest_filter="$1"} >"$OUT/tests.log" 2>&1
   echo "tests exit code $?"
   grep -E -A4 "Failure|^\[  FAILED" "$OUT/tests.log" | grep -v "^--$" | head -100
   tail -4 "$OUT/tests.log"
-fi
-if [ -n "$SBS" ]; then
-  PYTHONUNBUFFERED=1 timeout ${SBS_TIMEOUT:-400} python3 bench/side_by_side.py --ibm "${IBM_DIR:-.anchors/ibm-flash-gmm}" \
-    --bench "./$B/bench/cuda_estep_bench" --out "$OUT" $SBS_ARGS 2>&1 | tee "$OUT/side_by_side.log"
 fi
 if [ -n "$BENCH" ] && [ "$BENCH" != build ]; then
   "./$B/bench/cuda_estep_bench" $BENCH_ARGS 2>&1 | tee "$OUT/bench.log"
@@ -45,7 +45,7 @@ if [ -n "$SANITIZE" ]; then
   # Small shapes only: the sanitizers slow kernels down by orders of magnitude.
   F=${SANITIZE_FILTER:-'Shapes/CudaEstep.MatchesFloat64Reference/*n777_k5_d3*:Shapes/CudaEstep.MatchesFloat64Reference/*n2049_k64_d96_fast*:Shapes/CudaEstep.MatchesFloat64Reference/*n500_k33_d256*:Shapes/CudaEstep.MatchesFloat64Reference/*n600_k9_d96*'}
   for tool in memcheck racecheck synccheck; do
-    timeout 240 compute-sanitizer --tool $tool --error-exitcode 99 "./$B/tests/flashgmm_cuda_tests" --gtest_filter="$F" >"$OUT/sanitizer_$tool.log" 2>&1
+    timeout ${SANITIZE_TIMEOUT:-240} compute-sanitizer --tool $tool --error-exitcode 99 "./$B/tests/flashgmm_cuda_tests" --gtest_filter="$F" >"$OUT/sanitizer_$tool.log" 2>&1
     echo "compute-sanitizer $tool exit code $?: $(grep -E 'ERROR SUMMARY|PASSED|FAILED' "$OUT/sanitizer_$tool.log" | tr '\n' ' ' | cut -c1-300)"
   done
 fi

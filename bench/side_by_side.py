@@ -139,7 +139,7 @@ def run_ours(bench, dirname, kind, reps, env_setting=""):
     for part in filter(None, env_setting.split("&")):  # VAR=VALUE[&VAR=VALUE...]
         var, value = part.split("=", 1)
         env[var] = value
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=180)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
     line = [l for l in out.stdout.splitlines() if l.startswith("ours:")][-1]
@@ -195,7 +195,11 @@ def main():
         # Variants choose among kernels for wide features (diagonal D > 64, any type D > 128).
         wide = (kind == "diag" and d > 64) or d > 128
         for setting in filter(None, args.ours_variants.split(",") if wide else []):
-            v_ms, v_line, v_stats, _ = run_ours(args.bench, dirname, kind, args.reps, setting)
+            try:
+                v_ms, v_line, v_stats, _ = run_ours(args.bench, dirname, kind, args.reps, setting)
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                print(f"{spec}: [{setting}] FAILED: {e}", flush=True)
+                continue
             variants[setting] = (v_ms, v_stats)
             print(f"{spec}: [{setting}] {v_line}", flush=True)
         shutil.rmtree(dirname, ignore_errors=True)
