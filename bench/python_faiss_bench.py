@@ -31,6 +31,16 @@ def glove(cache):
     return base, queries
 
 
+def cpp_build(tool, data, nlist, out):
+    """`flashgmm-ivf build` with its defaults: (list entries, train seconds, add seconds)."""
+    run = subprocess.run([tool, "build", "--data", data, "--nlist", str(nlist), "--out", out],
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        sys.exit(f"flashgmm-ivf build failed ({run.returncode}): {run.stderr}")
+    m = re.search(r"(\d+) list entries .* train ([\d.]+) s, add ([\d.]+) s", run.stdout)
+    return int(m.group(1)), float(m.group(2)), float(m.group(3))
+
+
 def median_qps(fn, nq, repeats):
     times = []
     for _ in range(repeats):
@@ -62,19 +72,15 @@ def main():
     out = {"faiss": faiss.__version__, "n": int(xb.shape[0]), "d": int(xb.shape[1]), "nq": int(xq.shape[0]),
            "nlist": a.nlist}
 
-    def cpp_build():
+    def tool_build():
         with tempfile.TemporaryDirectory() as tmp:
             print("C++ tool: flashgmm-ivf build ...", flush=True)
-            run = subprocess.run([a.tool, "build", "--data", base_path, "--nlist", str(a.nlist),
-                                  "--out", os.path.join(tmp, "cpp.index")], capture_output=True, text=True)
-            if run.returncode != 0:
-                sys.exit(f"flashgmm-ivf build failed ({run.returncode}): {run.stderr}")
-            m = re.search(r"(\d+) list entries .* train ([\d.]+) s, add ([\d.]+) s", run.stdout)
-            print(f"  train {float(m.group(2)):.2f} s, add {float(m.group(3)):.2f} s", flush=True)
-            return int(m.group(1)), float(m.group(2)), float(m.group(3))
+            got = cpp_build(a.tool, base_path, a.nlist, os.path.join(tmp, "cpp.index"))
+            print(f"  train {got[1]:.2f} s, add {got[2]:.2f} s", flush=True)
+            return got
 
     # C++, Python, C++ again: the C++ figure is the mean of the runs around ours (machine drift)
-    first = None if a.search_only else cpp_build()
+    first = None if a.search_only else tool_build()
     print("Python layer: IndexIVFMultiAssign train + add ...", flush=True)
     index = flashgmm.faiss.IndexIVFMultiAssign(xb.shape[1], f"IVF{a.nlist},Flat")
     t0 = time.perf_counter()
@@ -87,7 +93,7 @@ def main():
     if a.search_only:
         first = second = (0, float("nan"), float("nan"))
     else:
-        second = cpp_build()
+        second = tool_build()
     cpp_entries = first[0]
     cpp_train, cpp_add = (first[1] + second[1]) / 2, (first[2] + second[2]) / 2
     out["build"] = {"cpp_runs": [first[1:], second[1:]],"cpp_train_s": cpp_train, "cpp_add_s": cpp_add, "py_train_s": py_train, "py_add_s": py_add,

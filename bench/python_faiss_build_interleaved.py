@@ -8,12 +8,14 @@ Usage: python bench/python_faiss_build_interleaved.py --tool build/bin/flashgmm-
 """
 import argparse
 import os
-import re
-import subprocess
+import sys
 import tempfile
 import time
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from python_faiss_bench import cpp_build  # noqa: E402
 
 
 def main():
@@ -32,10 +34,7 @@ def main():
         path = os.path.join(tmp, "subset.npy")
         np.save(path, sub)
         for r in range(a.rounds):
-            run = subprocess.run([a.tool, "build", "--data", path, "--nlist", str(a.nlist),
-                                  "--out", os.path.join(tmp, "c.index")], capture_output=True, text=True, check=True)
-            m = re.search(r"(\d+) list entries .* train ([\d.]+) s, add ([\d.]+) s", run.stdout)
-            ce, ct, ca = int(m.group(1)), float(m.group(2)), float(m.group(3))
+            ce, ct, ca = cpp_build(a.tool, path, a.nlist, os.path.join(tmp, "c.index"))
             ix = flashgmm.faiss.IndexIVFMultiAssign(sub.shape[1], f"IVF{a.nlist},Flat")
             t0 = time.perf_counter()
             ix.train(sub)
