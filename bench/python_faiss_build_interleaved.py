@@ -10,12 +10,11 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from python_faiss_bench import cpp_build  # noqa: E402
+from python_faiss_bench import cpp_build, python_build  # noqa: E402
 
 
 def main():
@@ -26,7 +25,6 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cache", default=os.environ.get("FLASHGMM_CACHE", os.path.expanduser("~/.cache/flashgmm")))
     a = ap.parse_args()
-    import flashgmm
     xb = np.load(os.path.join(a.cache, "glove_base.npy"))
     sub = np.ascontiguousarray(xb[np.random.default_rng(0).choice(len(xb), a.rows, replace=False)])
     res = []
@@ -35,13 +33,7 @@ def main():
         np.save(path, sub)
         for r in range(a.rounds):
             ce, ct, ca = cpp_build(a.tool, path, a.nlist, os.path.join(tmp, "c.index"))
-            ix = flashgmm.faiss.IndexIVFMultiAssign(sub.shape[1], f"IVF{a.nlist},Flat")
-            t0 = time.perf_counter()
-            ix.train(sub)
-            pt = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            ix.add(sub)
-            pa = time.perf_counter() - t0
+            ix, pt, pa = python_build(sub, a.nlist)
             st = ix.last_stats
             print(f"round {r}: C++ train {ct:.2f} s, add {ca:.2f} s, {ce} entries | Python train {pt:.2f} s, add "
                   f"{pa:.2f} s (assign {st['assign_seconds']:.2f}, add_core {st['store_seconds']:.2f}), "
